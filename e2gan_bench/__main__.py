@@ -1,0 +1,3 @@
+from e2gan_bench.cli import entry
+
+entry()

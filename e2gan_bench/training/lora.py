@@ -1,0 +1,78 @@
+"""LoRA through peft on chosen layer groups; adapters saved alone (what a concept must store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from peft.tuners.tuners_utils import BaseTunerLayer
+from safetensors.torch import load_file, save_file
+
+from e2gan_bench.models.generators import CRUCIAL_GROUPS, Generator
+
+#: ``trainable`` value -> layer groups that get LoRA (None = every group with a conv / linear)
+TARGET_GROUPS: dict[str, tuple[str, ...] | None] = {"lora-crucial": CRUCIAL_GROUPS, "lora-all": None}
+
+
+def lora_targets(G: Generator, groups: tuple[str, ...] | None) -> list[str]:
+    """Names of the Conv2d / Linear modules in ``groups`` (ConvTranspose2d cannot carry a peft LoRA)."""
+    all_groups = G.layer_groups()
+    chosen = all_groups if groups is None else {g: all_groups[g] for g in groups if g in all_groups}
+    mods = dict(G.named_modules())
+    return [n for names in chosen.values() for n in names
+            if isinstance(mods[n], (torch.nn.Conv2d, torch.nn.Linear))]
+
+
+def lora_param_count(G: Generator, rank_pattern: dict[str, int]) -> int:
+    """Parameters a LoRA with this per-layer rank pattern adds (A: in·k·k·r, B: r·out)."""
+    mods = dict(G.named_modules())
+    total = 0
+    for name, r in rank_pattern.items():
+        m = mods[name]
+        if isinstance(m, torch.nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            total += r * (m.in_channels // m.groups) * k + r * m.out_channels
+        else:
+            total += r * (m.in_features + m.out_features)
+    return total
+
+
+def add_lora(G: Generator, rank_pattern: dict[str, int], alpha: float | None = None, dropout: float = 0.0) -> Generator:
+    """Inject LoRA adapters (only they stay trainable). ``alpha=None`` keeps scale alpha/r = 1."""
+    targets = sorted(rank_pattern)
+    r0 = max(rank_pattern.values())
+    cfg = LoraConfig(
+        r=r0,
+        lora_alpha=alpha if alpha is not None else r0,
+        target_modules=targets,
+        rank_pattern=dict(rank_pattern),
+        alpha_pattern={} if alpha is not None else {k: v for k, v in rank_pattern.items()},
+        lora_dropout=dropout,
+    )
+    G = inject_adapter_in_model(cfg, G)
+    # peft builds lora_A convs with zero padding; the generators pad by reflection. Match them, or the
+    # trained (unmerged) model and its merged export differ at every border.
+    for m in G.modules():
+        if isinstance(m, BaseTunerLayer) and isinstance(m.get_base_layer(), torch.nn.Conv2d):
+            for a in m.lora_A.values():
+                a.padding_mode = m.get_base_layer().padding_mode
+    return G
+
+
+def save_adapter(G: Generator, path: Path) -> int:
+    sd = {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(G).items()}
+    save_file(sd, str(path))
+    return Path(path).stat().st_size
+
+
+def load_adapter(G: Generator, path: Path) -> None:
+    set_peft_model_state_dict(G, load_file(str(path)))
+
+
+def merge_lora(G: Generator) -> Generator:
+    """Fold every adapter into its base layer (for export and fast inference)."""
+    for m in G.modules():
+        if isinstance(m, BaseTunerLayer):
+            m.merge()
+    return G

@@ -1,0 +1,152 @@
+"""The GAN trainer shared by every method: conditional PatchGAN + L1 (pix2pix objective).
+
+Training cost is measured here and only here: wall seconds of the optimisation loop (no data
+building, no evaluation), FLOPs counted with ``torch.utils.flop_counter`` on one real step and
+multiplied by the number of steps (the step is the same every time), and trainable parameters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from e2gan_bench.config import Budget
+from e2gan_bench.models.generators import Generator, PatchDiscriminator, count_params
+
+
+@dataclass
+class TrainData:
+    """Tensors in [-1, 1]; ``text_idx`` picks each pair's prompt from ``texts``."""
+
+    src: torch.Tensor  # N×3×H×W
+    tgt: torch.Tensor
+    text_idx: torch.Tensor  # N (long)
+    texts: torch.Tensor  # C×L×D
+    masks: torch.Tensor  # C×L (bool)
+
+    def __len__(self) -> int:
+        return int(self.src.shape[0])
+
+
+@dataclass
+class TrainResult:
+    steps: int = 0
+    seconds: float = 0.0
+    flops: int = 0
+    trainable_params: int = 0
+    curve: list[dict[str, float]] = field(default_factory=list)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 N×H×W×3 -> float N×3×H×W in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_uint8(t: torch.Tensor) -> np.ndarray:
+    return t.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _gan_loss(mode: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    if mode == "lsgan":
+        return F.mse_loss(logits, target)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def disc_layers_for(resolution: int) -> int:
+    """PatchGAN depth: 3 (70×70 patches) at 256², shallower for tiny images."""
+    return 1 if resolution <= 32 else 2 if resolution <= 96 else 3
+
+
+def train_gan(
+    G: Generator,
+    data: TrainData,
+    budget: Budget,
+    seed: int,
+    *,
+    ndf: int = 32,
+    log_every: int = 25,
+    on_step: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train the generator's trainable parameters; returns cost and loss curve."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    params = [p for p in G.parameters() if p.requires_grad]
+    result = TrainResult(trainable_params=sum(p.numel() for p in params))
+    if budget.steps == 0 or not params:
+        return result
+    use_gan = budget.gan_mode != "none" and budget.gan_weight > 0
+    D = PatchDiscriminator(ndf=ndf, n_layers=disc_layers_for(data.src.shape[-1])) if use_gan else None
+    opt_g = torch.optim.Adam(params, lr=budget.lr, betas=(budget.beta1, budget.beta2))
+    opt_d = (torch.optim.Adam(D.parameters(), lr=budget.lr_d or budget.lr, betas=(budget.beta1, budget.beta2))
+             if D is not None else None)
+    G.train()
+    n = len(data)
+    batch = min(budget.batch, n)
+    t0 = time.perf_counter()
+    for step in range(budget.steps):
+        idx = torch.randint(0, n, (batch,), generator=gen)
+        src, tgt = data.src[idx], data.tgt[idx]
+        text, mask = data.texts[data.text_idx[idx]], data.masks[data.text_idx[idx]]
+        counter = FlopCounterMode(display=False) if step == 0 else None
+        with counter if counter is not None else _null():
+            fake = G(src, text, mask)
+            logs: dict[str, float] = {}
+            if D is not None:
+                opt_d.zero_grad(set_to_none=True)
+                d_loss = 0.5 * (_gan_loss(budget.gan_mode, D(src, tgt), True)
+                                + _gan_loss(budget.gan_mode, D(src, fake.detach()), False))
+                d_loss.backward()
+                opt_d.step()
+                logs["d_loss"] = d_loss.item()
+            opt_g.zero_grad(set_to_none=True)
+            l1 = F.l1_loss(fake, tgt)
+            g_loss = budget.l1_weight * l1
+            if D is not None:
+                for p in D.parameters():
+                    p.requires_grad_(False)
+                g_gan = _gan_loss(budget.gan_mode, D(src, fake), True)
+                for p in D.parameters():
+                    p.requires_grad_(True)
+                g_loss = g_loss + budget.gan_weight * g_gan
+                logs["g_gan"] = g_gan.item()
+            g_loss.backward()
+            opt_g.step()
+        if counter is not None:
+            result.flops = int(counter.get_total_flops()) * budget.steps
+        if step % log_every == 0 or step == budget.steps - 1:
+            result.curve.append({"step": step, "l1": l1.item(), "seconds": time.perf_counter() - t0, **logs})
+        if on_step is not None:
+            on_step(step)
+    result.steps = budget.steps
+    result.seconds = time.perf_counter() - t0
+    G.eval()
+    return result
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: object) -> None:
+        return None
+
+
+@torch.no_grad()
+def generate(G: Generator, src: np.ndarray, text: torch.Tensor, mask: torch.Tensor, batch: int = 32) -> np.ndarray:
+    """Run the generator on uint8 images with one prompt; returns uint8."""
+    G.eval()
+    outs = []
+    for s in range(0, len(src), batch):
+        x = to_tensor(src[s : s + batch])
+        outs.append(to_uint8(G(x, text.expand(len(x), -1, -1), mask.expand(len(x), -1))))
+    return np.concatenate(outs) if outs else src.copy()
+
+
+__all__ = ["TrainData", "TrainResult", "train_gan", "generate", "to_tensor", "to_uint8", "count_params"]

@@ -1,0 +1,90 @@
+"""Schemas and loading: every built-in file loads; bad files fail with file, field and value."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2gan_bench.config import Concept, MethodRecipe, Suite, deep_merge, load_concept, load_suite, validate
+from e2gan_bench.errors import ConfigError
+from e2gan_bench.resources import Catalog, builtin_dir, find_suite, suite_names
+
+
+def test_builtin_files_load():
+    cat = Catalog()
+    assert len(cat.concept_names()) >= 24
+    categories = {cat.concept(n).category for n in cat.concept_names()}
+    assert len(categories) >= 5
+    for n in cat.recipe_names():
+        assert isinstance(cat.recipe(n), MethodRecipe)
+    assert {"e2gan", "full-finetune", "scratch", "pix2pix", "identity"} <= set(cat.recipe_names())
+    assert {"smoke", "quick"} <= set(suite_names())
+    for n in suite_names():
+        s, _ = find_suite(n)
+        for c in s.concepts + s.base.concepts:
+            cat.concept(c)
+        for m in s.methods:
+            cat.recipe(m.recipe_name)
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    p = _write(tmp_path, "bad.yaml", "name: x\nprompt: [unclosed\n")
+    with pytest.raises(ConfigError) as e:
+        load_concept(p)
+    assert str(p) in e.value.line() and "line" in e.value.line()
+
+
+def test_unknown_field_lists_allowed(tmp_path):
+    p = _write(tmp_path, "c1.yaml", "name: c1\nprompt: make it red\nteacher: {kind: procedural, ops: []}\ncolour: red\n")
+    with pytest.raises(ConfigError) as e:
+        load_concept(p)
+    line = e.value.line()
+    assert "colour" in line and "prompt" in line and str(p) in line
+
+
+def test_bad_value_names_field_and_value(tmp_path):
+    p = _write(tmp_path, "c2.yaml", "name: c2\nprompt: make it red\nresolution: 7\nteacher: {kind: procedural}\n")
+    with pytest.raises(ConfigError) as e:
+        load_concept(p)
+    assert e.value.field == "resolution" and e.value.value == 7
+
+
+def test_name_must_match_file(tmp_path):
+    p = _write(tmp_path, "c3.yaml", "name: other\nprompt: make it red\nteacher: {kind: procedural}\n")
+    with pytest.raises(ConfigError, match="file name"):
+        load_concept(p)
+
+
+def test_unsafe_name_rejected(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        validate(Concept, {"name": "../etc", "prompt": "x y z", "teacher": {"kind": "procedural"}}, file="f.yaml")
+    assert e.value.field == "name"
+
+
+def test_suite_methods_forms_and_nested_error(tmp_path):
+    p = _write(tmp_path, "s.yaml", "name: s\nconcepts: [sepia]\nmethods: [e2gan, {pix2pix: {budget: {steps: 3}}}]\n")
+    s = load_suite(p)
+    assert [m.name for m in s.methods] == ["e2gan", "pix2pix"] and s.methods[1].overrides["budget"]["steps"] == 3
+    p2 = _write(tmp_path, "s2.yaml", "name: s2\nconcepts: [sepia]\nmethods: [e2gan]\nseeds: [zero]\n")
+    with pytest.raises(ConfigError) as e:
+        load_suite(p2)
+    assert e.value.field == "seeds[0]" and e.value.value == "zero"
+
+
+def test_deep_merge():
+    assert deep_merge({"a": {"b": 1, "c": 2}, "d": 1}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}, "d": 1}
+
+
+def test_builtin_dir_points_at_checkout_or_wheel():
+    for kind in ("concepts", "baselines", "suites"):
+        assert any(builtin_dir(kind).glob("*.yaml"))
+
+
+def test_suite_defaults():
+    s = Suite(name="x", concepts=("a",), methods=("e2gan",))
+    assert s.seeds == (0,) and s.methods[0].recipe_name == "e2gan"
