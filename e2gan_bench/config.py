@@ -85,6 +85,8 @@ class MethodRecipe(_Strict):
     arch: str = "e2gan"
     init: Literal["scratch", "base", "none"] = "scratch"
     trainable: Literal["all", "lora-crucial", "lora-all", "none"] = "all"
+    groups: tuple[str, ...] | None = None  # train only these layer groups (LoRA or full); None -> by ``trainable``
+    base: dict[str, Any] | None = None  # overrides of the suite's base spec for this method (base ablations)
     lora: LoraSpec = LoraSpec()
     data: DataSpec = DataSpec()
     budget: Budget = Budget()
@@ -107,6 +109,10 @@ class EvalSpec(_Strict):
     kid_subset_size: int = Field(16, ge=2)
     feature_batch: int = Field(32, ge=1)
     lpips: bool = True
+    clip: bool = True  # CLIP score when CLIP weights are registered; else n/a with the reason
+    latency: bool = True  # ONNX Runtime latency of the generator (once per architecture)
+    latency_threads: int = Field(1, ge=1)
+    latency_runs: int = Field(50, ge=5)
     samples_in_grid: int = Field(6, ge=0)
 
 

@@ -43,6 +43,7 @@ class RunRecord(BaseModel):
     ssim: float | None = None
     lpips: float | None = None
     clip_score: float | None = None
+    clip_directional: float | None = None
     # cost
     train_seconds: float | None = None
     train_flops: float | None = None

