@@ -16,8 +16,9 @@ from scipy import linalg  # noqa: E402
 from scipy.ndimage import correlate1d, gaussian_filter  # noqa: E402
 
 from e2gan_bench.metrics.features import FeatureCache, FeatureExtractor, ResNet18RandomInit, get_extractor  # noqa: E402
-from e2gan_bench.metrics.perceptual import LPIPSMetric, alexnet_checkpoint  # noqa: E402
+from e2gan_bench.metrics.perceptual import LPIPSMetric, _load_alexnet  # noqa: E402
 from e2gan_bench.metrics.quality import fid_from_features, kid_from_features, psnr, quality, ssim  # noqa: E402
+from e2gan_bench.metrics.weights import resolve  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -273,7 +274,7 @@ def test_feature_cache(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- LPIPS
 
 
-@pytest.mark.skipif(alexnet_checkpoint() is not None, reason="a real AlexNet checkpoint is cached")
+@pytest.mark.skipif(resolve("alexnet") is not None, reason="a real AlexNet checkpoint is available")
 def test_lpips_random_backbone() -> None:
     lp = LPIPSMetric()
     assert lp.backend == "lpips-alex-random-backbone" and lp.fallback
@@ -284,3 +285,20 @@ def test_lpips_random_backbone() -> None:
     d_near = lp(_noisy(a, 10, seed=16), a)
     assert d_far > d_near > 0
     assert LPIPSMetric()(a, b) == pytest.approx(d_far, abs=1e-6)  # seeded backbone: reproducible
+
+
+def test_lpips_loads_a_torchvision_alexnet_into_its_backbone(tmp_path) -> None:
+    """The registered-weights path: torchvision AlexNet features end up in lpips' sliced backbone."""
+    import torchvision
+
+    torch.manual_seed(3)
+    tv = torchvision.models.alexnet(weights=None)
+    path = tmp_path / "alexnet.pth"
+    torch.save(tv.state_dict(), path)
+    lp = LPIPSMetric()
+    _load_alexnet(lp.model.net, path)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        ours = lp.model.net.slice2(lp.model.net.slice1(x))
+        ref = tv.features[:5](x)
+    assert torch.allclose(ours, ref)

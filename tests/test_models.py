@@ -132,12 +132,12 @@ def test_e2gan_layer_groups_and_crucial_targets() -> None:
     assert list(groups) == ["stem", "down", "res", "ds", "transformer", "us", "res_up", "up", "out"]
     assert set(CRUCIAL_GROUPS) <= set(groups)
     targets = lora_targets(G, CRUCIAL_GROUPS)
-    frozen = {n for g in ("res", "res_up", "stem", "out") for n in groups[g]}
+    frozen = {n for g in ("res", "res_up", "stem") for n in groups[g]}
     assert targets and not frozen & set(targets)
     assert all(t.split(".")[0] in CRUCIAL_GROUPS for t in targets)
     # every crucial group is covered, with all its conv / linear layers (e2gan has no ConvTranspose2d)
     assert sorted(targets) == sorted(n for g in CRUCIAL_GROUPS for n in groups[g])
-    assert {"transformer.cross_attn.k", "transformer.self_attn.q", "ds.0", "us.1.0"} <= set(targets)
+    assert {"transformer.cross_attn.k", "transformer.self_attn.q", "ds.0", "us.1.0", "out"} <= set(targets)
 
 
 def test_lora_targets_skip_conv_transpose() -> None:
@@ -178,7 +178,7 @@ def test_add_lora_trainable_count_and_frozen_base() -> None:
         assert mods[name].scaling["default"] == pytest.approx(1.0)  # alpha=None -> alpha/r = 1
     # layers outside the pattern are untouched
     assert not hasattr(mods["res.0.body.0"], "lora_A")
-    assert not hasattr(mods["out"], "lora_A")
+    assert not hasattr(mods["stem.0"], "lora_A")
 
 
 def test_add_lora_explicit_alpha_scales_by_rank() -> None:
