@@ -246,24 +246,20 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+def _load_named(path: Path, model: type[BaseModel], kind: str) -> Any:
+    """A file whose ``name`` must equal its file name (it becomes a path and a registry key)."""
+    obj = validate(model, load_yaml(path), file=str(path))
+    if obj.name != Path(path).stem:
+        raise ConfigError(f"{kind} name must equal the file name", file=str(path), field="name", value=obj.name)
+    return obj
+
+
 def load_concept(path: Path) -> Concept:
-    data = load_yaml(path)
-    concept = validate(Concept, data, file=str(path))
-    if concept.name != Path(path).stem:
-        raise ConfigError(
-            "concept name must equal the file name", file=str(path), field="name", value=concept.name
-        )
-    return concept
+    return _load_named(path, Concept, "concept")
 
 
 def load_recipe(path: Path) -> MethodRecipe:
-    data = load_yaml(path)
-    recipe = validate(MethodRecipe, data, file=str(path))
-    if recipe.name != Path(path).stem:
-        raise ConfigError(
-            "recipe name must equal the file name", file=str(path), field="name", value=recipe.name
-        )
-    return recipe
+    return _load_named(path, MethodRecipe, "recipe")
 
 
 def load_suite(path: Path) -> Suite:

@@ -18,6 +18,16 @@ def cli(*args: str) -> int:
     return main([str(a) for a in args])
 
 
+def one_error_line(capsys, *needles) -> str:
+    """The contract for bad input: exactly one line on stderr, no traceback, naming each needle."""
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    for n in needles:
+        assert str(n) in err, (n, err)
+    return err
+
+
 @pytest.fixture(scope="session")
 def smoke_out(tmp_path_factory) -> Path:
     """The smoke suite run once end to end (real data, training, metrics, reports)."""

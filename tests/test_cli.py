@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import cli
+from conftest import cli, one_error_line
 
 from e2gan_bench.harness.store import ResultsStore
 
@@ -17,25 +17,16 @@ REQUIRED = ["concept", "method", "seed", "kid", "fid", "psnr", "ssim", "lpips", 
             "trainable_params", "stored_bytes"]
 
 
-def _one_error_line(capsys, *needles):
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in err
-    for n in needles:
-        assert str(n) in err, (n, err)
-    return err
-
-
 def test_unknown_suite(capsys, tmp_path):
     assert cli("run", "--suite", "nope", "--out", tmp_path) == 2
-    _one_error_line(capsys, "nope", "quick")
+    one_error_line(capsys, "nope", "quick")
 
 
 def test_malformed_suite_file(capsys, tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("name: s\nconcepts: [sepia\n")
     assert cli("run", "--suite", p, "--out", tmp_path / "o") == 2
-    _one_error_line(capsys, p)
+    one_error_line(capsys, p)
     assert not (tmp_path / "o" / "runs").exists()
 
 
@@ -43,17 +34,17 @@ def test_unknown_concept_in_suite(capsys, tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("name: s\nconcepts: [sepia, no-such-concept]\nmethods: [identity]\n")
     assert cli("run", "--suite", p, "--out", tmp_path / "o") == 2
-    _one_error_line(capsys, p, "concepts[1]", "no-such-concept")
+    one_error_line(capsys, p, "concepts[1]", "no-such-concept")
 
 
 def test_unknown_method_and_bad_override(capsys, tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("name: s\nconcepts: [sepia]\nmethods: [identity, magic]\n")
     assert cli("run", "--suite", p, "--out", tmp_path / "o") == 2
-    _one_error_line(capsys, "magic", "methods[1]", "e2gan")
+    one_error_line(capsys, "magic", "methods[1]", "e2gan")
     p.write_text("name: s\nconcepts: [sepia]\nmethods: [{scratch: {budget: {steps: -1}}}]\n")
     assert cli("run", "--suite", p, "--out", tmp_path / "o") == 2
-    _one_error_line(capsys, "budget.steps", "-1")
+    one_error_line(capsys, "budget.steps", "-1")
 
 
 def test_bad_concept_op_param(capsys, tmp_path):
@@ -64,14 +55,14 @@ def test_bad_concept_op_param(capsys, tmp_path):
     s = tmp_path / "s.yaml"
     s.write_text("name: s\nconcepts: [redder]\nmethods: [identity]\n")
     assert cli("run", "--suite", s, "--out", tmp_path / "o", "--concepts-dir", d) == 2
-    _one_error_line(capsys, "redder.yaml", "teacher.ops[0]", "lots")
+    one_error_line(capsys, "redder.yaml", "teacher.ops[0]", "lots")
 
 
 def test_missing_folder_and_store(capsys, tmp_path):
     assert cli("concepts", "list", "--concepts-dir", tmp_path / "missing") == 2
-    _one_error_line(capsys, "missing")
+    one_error_line(capsys, "missing")
     assert cli("report", "--out", tmp_path / "nothing") == 2
-    _one_error_line(capsys, "nothing")
+    one_error_line(capsys, "nothing")
 
 
 def test_console_script_exit_code(tmp_path):
@@ -166,7 +157,7 @@ def test_corrupt_base_checkpoint(smoke_out, capsys, tmp_path):
     base = next((out / "cache" / "base").iterdir())
     (base / "generator.safetensors").write_bytes(b"garbage")
     assert cli("run", "--suite", "smoke", "--out", out) == 2
-    _one_error_line(capsys, "generator.safetensors", "corrupt")
+    one_error_line(capsys, "generator.safetensors", "corrupt")
 
 
 @pytest.mark.parametrize("cmd", [["suites", "list"], ["methods", "list"], ["suites", "show", "quick"]])

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, one_error_line
 from scipy import stats
 
 from e2gan_bench.errors import UserError
@@ -74,15 +74,6 @@ def side(method: str, seeds=(0,), concepts=CONCEPTS, with_identity: bool = True,
             if with_identity:
                 out.append(identity(c, s))
     return out
-
-
-def one_error_line(capsys, *needles):
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in err
-    for n in needles:
-        assert str(n) in err, (n, err)
-    return err
 
 
 # ------------------------------------------------------------------------------------------------ stats

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from conftest import cli
+from conftest import cli, one_error_line
 
 from e2gan_bench.errors import UserError
 from e2gan_bench.metrics import weights as W
@@ -22,32 +22,23 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
-def _one_line(capsys, *needles):
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in err
-    for n in needles:
-        assert str(n) in err, (n, err)
-    return err
-
-
 def test_pinned_hash_mismatch_exits_2(tmp_path, capsys, home):
     fake = tmp_path / "alexnet-owt-7be5be79.pth"
     fake.write_bytes(b"not really alexnet")
     assert cli("weights", "add", "alexnet", fake) == 2
-    _one_line(capsys, fake, "7be5be79", sha256_file(fake), "mismatch")
+    one_error_line(capsys, fake, "7be5be79", sha256_file(fake), "mismatch")
     assert not (home / "weights.json").exists()  # nothing half-registered
 
 
 def test_unknown_name_and_missing_path(tmp_path, capsys):
     assert cli("weights", "add", "vgg", tmp_path) == 2
-    _one_line(capsys, "vgg", "inception", "alexnet", "clip")
+    one_error_line(capsys, "vgg", "inception", "alexnet", "clip")
     assert cli("weights", "add", "inception", tmp_path / "nope.pt") == 2
-    _one_line(capsys, "nope.pt", "not found")
+    one_error_line(capsys, "nope.pt", "not found")
     assert cli("weights", "add", "clip", tmp_path) == 2  # a folder without config.json
-    _one_line(capsys, "config.json")
+    one_error_line(capsys, "config.json")
     assert cli("weights", "add", "inception", tmp_path) == 2  # a folder where a file is expected
-    _one_line(capsys, str(tmp_path), "file")
+    one_error_line(capsys, str(tmp_path), "file")
 
 
 def test_add_list_resolve_round_trip(tmp_path, capsys, home):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from e2gan_bench.cli import ConceptDirs, MethodDirs, _catalog, concepts_app, console, methods_app, suites_app
+from e2gan_bench.cli import ConceptDirs, MethodDirs, _catalog, app, concepts_app, console, methods_app, suites_app
 from e2gan_bench.errors import UserError
 
 
@@ -119,3 +119,23 @@ def methods_list(methods_dir: MethodDirs = None) -> None:
     console.print(t)
 
 
+
+
+rank_search_app = typer.Typer(no_args_is_help=True, help="Rank-search strategies (plugins).")
+app.add_typer(rank_search_app, name="rank-search")
+
+
+@rank_search_app.command("list")
+def rank_search_list() -> None:
+    """Registered rank searches (built-in, entry points of group e2gan_bench.rank_search)."""
+    from e2gan_bench.training.rank_search import RANK_SEARCHES
+
+    t = Table(title="rank searches")
+    t.add_column("name")
+    t.add_column("what it does")
+    for n in RANK_SEARCHES.names():
+        doc = (RANK_SEARCHES.get(n).__doc__ or "").strip().split("\n\n")[0]
+        t.add_row(n, " ".join(doc.split()))
+    console.print(t)
+    console.print("Use a plugin from your own code with `--rank-search package.module:function` or the "
+                  "`lora.search` field of a recipe.")

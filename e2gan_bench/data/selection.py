@@ -55,18 +55,23 @@ def select_random(images: np.ndarray, k: int, seed: int, features: str) -> tuple
 
 @SELECTORS.register("kmeans")
 def select_kmeans(images: np.ndarray, k: int, seed: int, features: str) -> tuple[np.ndarray, dict[str, Any]]:
-    from sklearn.cluster import KMeans
-
     name = "thumb" if features == "auto" else features
     f = FEATURES[name](images)
     f = (f - f.mean(0)) / (f.std(0) + 1e-6)
-    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(f)
+    return np.sort(nearest_to_centroids(f, k, seed, n_init=4)), {"selector": "kmeans", "features": name}
+
+
+def nearest_to_centroids(X: np.ndarray, k: int, seed: int, n_init: int = 10) -> np.ndarray:
+    """k-means with ``k`` clusters; for each centroid the index of the nearest not-yet-chosen row."""
+    from sklearn.cluster import KMeans
+
+    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X)
     chosen: list[int] = []
     for c in range(k):
-        d = np.linalg.norm(f - km.cluster_centers_[c], axis=1)
+        d = np.linalg.norm(X - km.cluster_centers_[c], axis=1)
         d[chosen] = np.inf
         chosen.append(int(np.argmin(d)))
-    return np.sort(np.array(chosen)), {"selector": "kmeans", "features": name}
+    return np.array(chosen)
 
 
 def select(spec: DataSpec, images: np.ndarray, seed: int) -> tuple[np.ndarray, dict[str, Any]]:

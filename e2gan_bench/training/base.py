@@ -139,17 +139,10 @@ def select_list(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: 
 def select_representative(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: int) -> list[str]:
     """k-means (k = count) over concept embeddings (prompt + teacher effect); the concept nearest each
     centroid — the project's reading of the paper's "representative concepts"."""
-    from sklearn.cluster import KMeans
+    from e2gan_bench.data.selection import nearest_to_centroids
 
     X = np.stack([concept_embedding(c, encoder) for c in pool])
-    k = min(spec.count, len(pool))
-    km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(X)
-    chosen: list[int] = []
-    for j in range(k):
-        d = np.linalg.norm(X - km.cluster_centers_[j], axis=1)
-        d[chosen] = np.inf
-        chosen.append(int(np.argmin(d)))
-    return sorted(pool[i].name for i in chosen)
+    return sorted(pool[i].name for i in nearest_to_centroids(X, min(spec.count, len(pool)), seed))
 
 
 @BASE_SELECTORS.register("random")
