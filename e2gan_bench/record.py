@@ -19,6 +19,7 @@ METRICS: dict[str, dict[str, Any]] = {
     "train_flops": {"higher": False, "fmt": "{:.3g}", "backend": None},
     "trainable_params": {"higher": False, "fmt": "{:,.0f}", "backend": None},
     "stored_bytes": {"higher": False, "fmt": "{:,.0f}", "backend": None},
+    "peak_memory_bytes": {"higher": False, "fmt": "{:,.0f}", "backend": None},
     "latency_ms": {"higher": False, "fmt": "{:.2f}", "backend": "latency"},
 }
 
@@ -52,6 +53,7 @@ class RunRecord(BaseModel):
     trainable_params: int | None = None
     total_params: int | None = None
     stored_bytes: int | None = None
+    peak_memory_bytes: int | None = None
     latency_ms: float | None = None
     n_train_used: int | None = None
     n_test: int | None = None

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from e2gan_bench.config import DataSpec
+from e2gan_bench.errors import ConfigError
 from e2gan_bench.registry import Registry
 
 Selector = Callable[[np.ndarray, int, int, str], tuple[np.ndarray, dict[str, Any]]]
@@ -39,7 +40,24 @@ def thumb_features(images: np.ndarray) -> np.ndarray:
     return np.stack(feats)
 
 
-FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {"thumb": thumb_features}
+def clip_features(images: np.ndarray) -> np.ndarray:
+    """CLIP image embeddings (the paper's choice); needs registered CLIP weights."""
+    from e2gan_bench.metrics.clip import clip_scorer_with_reason
+
+    scorer, why = clip_scorer_with_reason()
+    if scorer is None:
+        raise ConfigError(f"CLIP features unavailable: {why}", field="data.features", value="clip")
+    return np.asarray(scorer.image_embeddings(images), np.float64)
+
+
+FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {"thumb": thumb_features, "clip": clip_features}
+
+
+def auto_features() -> str:
+    """``clip`` when CLIP weights are registered (as in the paper), else the offline ``thumb`` features."""
+    from e2gan_bench.metrics.weights import resolve
+
+    return "clip" if resolve("clip") is not None else "thumb"
 
 
 @SELECTORS.register("all")
@@ -55,7 +73,9 @@ def select_random(images: np.ndarray, k: int, seed: int, features: str) -> tuple
 
 @SELECTORS.register("kmeans")
 def select_kmeans(images: np.ndarray, k: int, seed: int, features: str) -> tuple[np.ndarray, dict[str, Any]]:
-    name = "thumb" if features == "auto" else features
+    name = auto_features() if features == "auto" else features
+    if name not in FEATURES:
+        raise ConfigError("unknown image features", field="data.features", value=name, allowed=", ".join(FEATURES))
     f = FEATURES[name](images)
     f = (f - f.mean(0)) / (f.std(0) + 1e-6)
     return np.sort(nearest_to_centroids(f, k, seed, n_init=4)), {"selector": "kmeans", "features": name}

@@ -102,6 +102,7 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
             search_seconds=outcome.search_seconds,
             search_flops=float(outcome.search_flops),
             trainable_params=res.trainable_params,
+            peak_memory_bytes=res.peak_memory_bytes,
             total_params=outcome.details.get("total_params"),
             stored_bytes=outcome.stored_bytes,
             n_train_used=outcome.n_train_used,

@@ -130,6 +130,8 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
            "cost is per concept (the base model's one-off cost is listed apart). Lower is better for kid, fid, lpips, "
            "train_seconds, train_flops, trainable_params, stored_bytes; higher for psnr, ssim.", ""]
     md += [markdown_table(lb) if not lb.empty else "_no finished runs_", ""]
+    if plot_tradeoffs(lb, dest, title) is not None:
+        md += ["![quality vs cost](tradeoffs.png)", ""]
     if base_meta:
         md += ["## Base model (one-off cost, shared by every base-initialised method)", ""]
         for b in base_meta:
@@ -139,3 +141,34 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
     md += ["## Provenance", "", *provenance_lines(pairs, df), ""]
     atomic_write_text(dest / "leaderboard.md", "\n".join(md))
     return lb
+
+
+def plot_tradeoffs(lb: pd.DataFrame, dest: Path, title: str) -> Path | None:
+    """Quality vs cost per method: test PSNR against stored bytes per concept and training seconds."""
+    if lb.empty or "psnr" not in lb:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for ax, col, label in ((axes[0], "stored_bytes", "stored bytes per concept (log)"),
+                           (axes[1], "train_seconds", "training seconds per concept")):
+        if col not in lb:
+            ax.set_visible(False)
+            continue
+        for _, r in lb.iterrows():
+            x = max(float(r[col] or 0), 1.0) if col == "stored_bytes" else float(r[col] or 0)
+            ax.scatter(x, r["psnr"], s=40)
+            ax.annotate(r["method"], (x, r["psnr"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if col == "stored_bytes":
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("test PSNR vs teacher (dB)")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    path = Path(dest) / "tradeoffs.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from e2gan_bench.config import Budget
+from e2gan_bench.metrics.cost import PeakRSS
 from e2gan_bench.models.generators import Generator, PatchDiscriminator, count_params
 
 
@@ -40,6 +41,7 @@ class TrainResult:
     seconds: float = 0.0
     flops: int = 0
     trainable_params: int = 0
+    peak_memory_bytes: int = 0  # peak RSS above the level before training (CPU)
     curve: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -90,42 +92,44 @@ def train_gan(
     n = len(data)
     batch = min(budget.batch, n)
     t0 = time.perf_counter()
-    for step in range(budget.steps):
-        idx = torch.randint(0, n, (batch,), generator=gen)
-        src, tgt = data.src[idx], data.tgt[idx]
-        text, mask = data.texts[data.text_idx[idx]], data.masks[data.text_idx[idx]]
-        counter = FlopCounterMode(display=False) if step == 0 else None
-        with counter if counter is not None else _null():
-            fake = G(src, text, mask)
-            logs: dict[str, float] = {}
-            if D is not None:
-                opt_d.zero_grad(set_to_none=True)
-                d_loss = 0.5 * (_gan_loss(budget.gan_mode, D(src, tgt), True)
-                                + _gan_loss(budget.gan_mode, D(src, fake.detach()), False))
-                d_loss.backward()
-                opt_d.step()
-                logs["d_loss"] = d_loss.item()
-            opt_g.zero_grad(set_to_none=True)
-            l1 = F.l1_loss(fake, tgt)
-            g_loss = budget.l1_weight * l1
-            if D is not None:
-                for p in D.parameters():
-                    p.requires_grad_(False)
-                g_gan = _gan_loss(budget.gan_mode, D(src, fake), True)
-                for p in D.parameters():
-                    p.requires_grad_(True)
-                g_loss = g_loss + budget.gan_weight * g_gan
-                logs["g_gan"] = g_gan.item()
-            g_loss.backward()
-            opt_g.step()
-        if counter is not None:
-            result.flops = int(counter.get_total_flops()) * budget.steps
-        if step % log_every == 0 or step == budget.steps - 1:
-            result.curve.append({"step": step, "l1": l1.item(), "seconds": time.perf_counter() - t0, **logs})
-        if on_step is not None:
-            on_step(step)
-    result.steps = budget.steps
+    with PeakRSS() as mem:
+        for step in range(budget.steps):
+            idx = torch.randint(0, n, (batch,), generator=gen)
+            src, tgt = data.src[idx], data.tgt[idx]
+            text, mask = data.texts[data.text_idx[idx]], data.masks[data.text_idx[idx]]
+            counter = FlopCounterMode(display=False) if step == 0 else None
+            with counter if counter is not None else _null():
+                fake = G(src, text, mask)
+                logs: dict[str, float] = {}
+                if D is not None:
+                    opt_d.zero_grad(set_to_none=True)
+                    d_loss = 0.5 * (_gan_loss(budget.gan_mode, D(src, tgt), True)
+                                    + _gan_loss(budget.gan_mode, D(src, fake.detach()), False))
+                    d_loss.backward()
+                    opt_d.step()
+                    logs["d_loss"] = d_loss.item()
+                opt_g.zero_grad(set_to_none=True)
+                l1 = F.l1_loss(fake, tgt)
+                g_loss = budget.l1_weight * l1
+                if D is not None:
+                    for p in D.parameters():
+                        p.requires_grad_(False)
+                    g_gan = _gan_loss(budget.gan_mode, D(src, fake), True)
+                    for p in D.parameters():
+                        p.requires_grad_(True)
+                    g_loss = g_loss + budget.gan_weight * g_gan
+                    logs["g_gan"] = g_gan.item()
+                g_loss.backward()
+                opt_g.step()
+            if counter is not None:
+                result.flops = int(counter.get_total_flops()) * budget.steps
+            if step % log_every == 0 or step == budget.steps - 1:
+                result.curve.append({"step": step, "l1": l1.item(), "seconds": time.perf_counter() - t0, **logs})
+            if on_step is not None:
+                on_step(step)
+        result.steps = budget.steps
     result.seconds = time.perf_counter() - t0
+    result.peak_memory_bytes = mem.delta_bytes
     G.eval()
     return result
 
