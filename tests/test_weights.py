@@ -125,6 +125,9 @@ def test_doctor_reports_labelled_fallbacks(capsys, monkeypatch):
     fk = d["metrics"]["fid/kid"]
     assert fk["fallback"] and "random-init" in fk["backend"] and "weights add inception" in fk["why"]
     assert d["metrics"]["clip_score"]["fallback"] and "weights add clip" in d["metrics"]["clip_score"]["why"]
+    from e2gan_bench.metrics.perceptual import LPIPSMetric
+
+    assert d["metrics"]["lpips"]["backend"] == LPIPSMetric().backend  # doctor says what a run will use
     assert d["versions"]["torch"] and d["versions"]["clean-fid"] == "0.1.35"
     assert d["torch_threads"] >= 1 and d["device"] == "cpu"
 

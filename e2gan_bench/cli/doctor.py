@@ -47,24 +47,15 @@ def _fid_kid() -> dict[str, Any]:
 
 
 def _lpips() -> dict[str, Any]:
+    """The same resolution LPIPSMetric uses: registered AlexNet, else the torch hub cache, else random."""
     from e2gan_bench.metrics import weights as W
-    from e2gan_bench.metrics.perceptual import alexnet_checkpoint
 
-    ck = alexnet_checkpoint()
-    if ck is not None:
-        sha = W.file_sha256(ck)
-        ok = sha.startswith(W.KNOWN["alexnet"].sha256_prefix or "")
-        return _row("lpips-alex (lpips " + (_ver("lpips") or "?") + ")", False,
-                    {"path": str(ck), "sha256": sha, "source": "torch hub cache"},
-                    note=None if ok else "sha256 does not match the pinned prefix 7be5be79")
     ref, why = W.resolve_with_reason("alexnet")
-    note = "numbers not comparable to published LPIPS"
     if ref is not None:
-        note += f"; registered AlexNet at {ref.path} is not read by lpips (it loads from the torch hub cache only)"
-    import torch
-
-    return _row("lpips-alex-random-backbone", True, None,
-                f"AlexNet weights not in the torch hub cache ({Path(torch.hub.get_dir()) / 'checkpoints'})", note)
+        return _row(f"lpips-alex@{ref.tag} (lpips " + (_ver("lpips") or "?") + ")", False,
+                    {"path": str(ref.path), "sha256": ref.sha256, "source": ref.source})
+    return _row("lpips-alex-random-backbone", True, None, f"AlexNet weights: {why}",
+                "numbers not comparable to published LPIPS (e2gan-bench weights add alexnet PATH)")
 
 
 def _clip() -> dict[str, Any]:
