@@ -253,8 +253,7 @@ def build_source(kind: str, params: dict[str, Any], split_seed: int, *, file: st
     p = validate(cls.Params, params, file=file, prefix="source")
     try:
         return cls(p, split_seed=split_seed)
-    except ConfigError as exc:
-        exc.file = exc.file or file
+    except ConfigError as exc:  # the source knows the field, the caller knows the file
         raise ConfigError(exc.message, file=file, field=exc.field, value=exc.value, allowed=exc.allowed) from None
 
 

@@ -74,12 +74,9 @@ def latency_for(G: Generator, arch: str, model_kwargs: dict[str, Any], resolutio
 
     key = latency_key(arch, model_kwargs, resolution, spec.latency_threads, "all")
     path = Path(cache_dir) / "latency" / f"{key}.json"
-    if path.is_file():
-        try:
-            d = json.loads(path.read_text())
-        except ValueError:
-            d = None
-    else:
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):  # not measured yet, or an unreadable cache entry: measure
         d = None
     if d is None:
         try:
