@@ -17,7 +17,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from e2gan_bench.metrics.latency import PROXY_LABEL, count_macs, example_inputs, export_onnx, make_session  # noqa: E402
+from e2gan_bench.metrics.latency import PROXY_LABEL  # noqa: E402
+from e2gan_bench.metrics.onnx import count_macs, example_inputs, export_onnx, make_session  # noqa: E402
 from e2gan_bench.models.generators import ARCHS, count_params  # noqa: E402
 
 RESOLUTION = 64

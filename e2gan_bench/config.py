@@ -1,4 +1,4 @@
-"""Typed schemas (pydantic) for concepts, method recipes and suites, and safe YAML loading.
+"""Typed schemas (pydantic) for concepts, methods and suites, and safe YAML loading.
 
 Every loader turns a pydantic or YAML error into a :class:`ConfigError` that names the file,
 the field and the offending value, so the CLI can print one line and exit 2.
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from e2gan_bench.errors import ConfigError
 
@@ -49,19 +49,20 @@ class Concept(_Strict):
 
 
 class DataSpec(_Strict):
-    """Which training pairs a method sees."""
+    """Which training pairs a method sees: a data-selector plugin and how many pairs it keeps."""
 
     selector: str = "all"
     fraction: float | None = Field(None, gt=0, le=1)
     count: int | None = Field(None, ge=1)
-    features: str = "auto"
+    features: str = "auto"  # offered to selectors whose Params have a ``features`` field (kmeans)
+    params: dict[str, Any] = Field(default_factory=dict)  # the selector's own Params
 
 
 class LoraSpec(_Strict):
     rank: int = Field(4, ge=1, le=512)
     alpha: float | None = None  # None -> alpha = rank (scale 1)
     search: str = "fixed"
-    search_params: dict[str, Any] = Field(default_factory=dict)
+    search_params: dict[str, Any] = Field(default_factory=dict)  # the rank search's Params
     dropout: float = Field(0.0, ge=0, lt=1)
 
 
@@ -77,8 +78,9 @@ class Budget(_Strict):
     gan_mode: Literal["lsgan", "vanilla", "none"] = "lsgan"
 
 
-class MethodRecipe(_Strict):
-    """A point in the recipe space: init × arch × trainable × ranks × data × budget."""
+class Method(_Strict):
+    """A method: init × arch × trainable × ranks × data × budget (a file in ``methods/``, or a suite's
+    variant of one)."""
 
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
@@ -97,8 +99,9 @@ class BaseSpec(_Strict):
     """How the suite's shared base generator is built."""
 
     concepts: tuple[str, ...] = ()
-    selector: str = "list"  # list | representative | random | single (issue 4)
-    count: int = Field(4, ge=1)
+    selector: str = "list"  # a base-selector plugin: list | representative | random | single
+    count: int = Field(4, ge=1)  # concepts and count are offered to selectors whose Params have those fields
+    params: dict[str, Any] = Field(default_factory=dict)  # the selector's own Params
     pool: tuple[str, ...] = ()
     budget: Budget = Budget(steps=800)
     seed: int = 0
@@ -114,6 +117,7 @@ class EvalSpec(_Strict):
     latency_threads: int = Field(1, ge=1)
     latency_runs: int = Field(50, ge=5)
     samples_in_grid: int = Field(6, ge=0)
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)  # metric name -> that metric's Params
 
 
 class DataOverrides(_Strict):
@@ -123,15 +127,18 @@ class DataOverrides(_Strict):
 
 
 class MethodEntry(_Strict):
-    """A method in a suite: a label, the recipe it starts from (default: the label) and overrides."""
+    """A method in a suite: its label, the method it starts from (default: the label) and overrides.
+
+    ``method:`` names the starting method; ``recipe:`` is accepted as its former name.
+    """
 
     name: str = Field(pattern=NAME_PATTERN)
-    recipe: str | None = None
+    method: str | None = Field(None, validation_alias=AliasChoices("method", "recipe"))
     overrides: dict[str, Any] = Field(default_factory=dict)
 
     @property
-    def recipe_name(self) -> str:
-        return self.recipe or self.name
+    def starts_from(self) -> str:
+        return self.method or self.name
 
 
 class Suite(_Strict):
@@ -211,6 +218,8 @@ def validate(model: type[BaseModel], data: dict[str, Any], *, file: str | None, 
         if err["type"] == "missing":
             value = None
         msg = err["msg"]
+        if err["type"] == "value_error":  # a validator's own message, without pydantic's "Value error, " prefix
+            msg = str(err.get("ctx", {}).get("error", msg))
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_fields(model, loc[1 if prefix else 0 : -1]))
             raise ConfigError("unknown field", file=file, field=_loc(loc), allowed=allowed) from None
@@ -258,8 +267,8 @@ def load_concept(path: Path) -> Concept:
     return _load_named(path, Concept, "concept")
 
 
-def load_recipe(path: Path) -> MethodRecipe:
-    return _load_named(path, MethodRecipe, "recipe")
+def load_method(path: Path) -> Method:
+    return _load_named(path, Method, "method")
 
 
 def load_suite(path: Path) -> Suite:

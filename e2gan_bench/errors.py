@@ -46,7 +46,7 @@ class UserError(Exception):
 
 
 class ConfigError(UserError):
-    """A malformed concept, suite or recipe file, or an unknown name in one."""
+    """A malformed concept, suite or method file, or an unknown name in one."""
 
 
 class CheckpointError(UserError):

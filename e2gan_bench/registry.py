@@ -1,12 +1,14 @@
-"""One small registry used for teachers, sources, ops, rank searches, selectors, metrics, executors.
+"""One registry type for every kind of plugin (teachers, sources, ops, rank searches, selectors, metrics, …).
 
-Entries are added three ways: the ``@REG.register("name")`` decorator, a ``"package.module:attr"``
-string passed wherever a name is accepted, or a setuptools entry point in the group
-``e2gan_bench.<kind>``.
+Entries are added three ways: the ``@REG.register("name")`` decorator, a ``"package.module:attr"`` string passed
+wherever a name is accepted, or an entry point in the group ``e2gan_bench.<kind>`` of an installed package.
+A name belongs to one object: registering another object under a taken name is an error, and an unknown name is
+answered with the close names that do exist.
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib
 from collections.abc import Callable, Iterator
@@ -18,38 +20,74 @@ from e2gan_bench.errors import ConfigError
 T = TypeVar("T")
 
 
+def _where(obj: Any) -> str:
+    mod = getattr(obj, "__module__", None) or type(obj).__module__
+    return f"{mod}:{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
 class Registry(Generic[T]):
-    """A name -> object map with lazy ``module:attr`` and entry-point lookup."""
+    """A name -> object map with lazy ``module:attr`` and entry-point lookup; names are unique."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
         self._entry_points_loaded = False
 
-    def register(self, name: str | None = None) -> Callable[[T], T]:
+    @property
+    def group(self) -> str:
+        """The entry-point group of this kind of plugin."""
+        return f"e2gan_bench.{self.kind}"
+
+    def register(self, name: str | None = None, *, params: type | None = None) -> Callable[[T], T]:
+        """Decorator: register under ``name`` (default: the object's ``__name__``); ``params`` sets the plugin's
+        ``Params`` model (for function plugins)."""
+
         def deco(obj: T) -> T:
             key = name or getattr(obj, "__name__", None)
             if not key:
                 raise ValueError("registry entries need a name")
-            self._items[key] = obj
+            if params is not None:
+                obj.Params = params  # type: ignore[attr-defined]
+            self.add(key, obj)
             return obj
 
         return deco
 
-    def add(self, name: str, obj: T) -> None:
+    def add(self, name: str, obj: T, *, origin: str | None = None) -> None:
+        """Register ``obj`` under ``name``; the same object again is a no-op, another object is an error."""
+        old = self._items.get(name)
+        if old is not None and old is not obj:
+            raise ConfigError(f"duplicate {self.kind} name: already registered by {_where(old)}, so "
+                              f"{origin or _where(obj)} cannot take it; choose another name", value=name)
         self._items[name] = obj
 
     def _load_entry_points(self) -> None:
+        """Add the installed plugins of this kind, all or none (a broken or clashing one is an error every time)."""
         if self._entry_points_loaded:
             return
+        before = dict(self._items)
+        try:
+            for ep in metadata.entry_points(group=self.group):
+                try:
+                    obj = ep.load()
+                except Exception as exc:  # a broken installed plugin: name it, do not crash with a traceback
+                    raise ConfigError(f"cannot load {self.kind} plugin ({type(exc).__name__}: {exc})",
+                                      field=f"entry point {self.group}", value=f"{ep.name} = {ep.value}") from None
+                self.add(ep.name, obj, origin=f"entry point {ep.name} = {ep.value}")
+        except ConfigError:
+            self._items = before
+            raise
         self._entry_points_loaded = True
-        for ep in metadata.entry_points(group=f"e2gan_bench.{self.kind}"):
-            if ep.name not in self._items:
-                self._items[ep.name] = ep.load()
 
     def names(self, pattern: str = "*") -> list[str]:
+        """Registered names (built-in and entry points), sorted."""
         self._load_entry_points()
-        return sorted(n for n in self._items if fnmatch.fnmatch(n, pattern))
+        return sorted(n for n in self._items if ":" not in n and fnmatch.fnmatch(n, pattern))
+
+    def entries(self) -> list[tuple[str, T]]:
+        """(name, object) in registration order (built-ins first, then entry points)."""
+        self._load_entry_points()
+        return [(n, o) for n, o in self._items.items() if ":" not in n]
 
     def __contains__(self, name: str) -> bool:
         try:
@@ -79,8 +117,10 @@ class Registry(Generic[T]):
         self._load_entry_points()
         if name in self._items:
             return self._items[name]
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
         raise ConfigError(
-            f"unknown {self.kind}",
+            f"unknown {self.kind}{hint}",
             file=file,
             field=field,
             value=name,

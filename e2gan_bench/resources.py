@@ -1,20 +1,23 @@
-"""Find the built-in concepts, baseline recipes and suites — from a checkout or an installed wheel."""
+"""Find the built-in concepts, methods and suites — from a checkout or an installed wheel."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from e2gan_bench.config import Concept, MethodRecipe, Suite, load_concept, load_recipe, load_suite
+from e2gan_bench.config import Concept, Method, Suite, load_concept, load_method, load_suite
 from e2gan_bench.errors import ConfigError
 
-KINDS = ("concepts", "baselines", "suites")
+KINDS = ("concepts", "methods", "suites")
+
+#: Folder of each kind in a checkout; a wheel installs them as ``_resources/<kind>``.
+CHECKOUT_FOLDERS = {"concepts": "concepts", "methods": "methods", "suites": "suites"}
 
 
 def builtin_dir(kind: str) -> Path:
-    """``e2gan_bench/_resources/<kind>`` in a wheel, ``<checkout>/<kind>`` in a checkout."""
+    """``e2gan_bench/_resources/<kind>`` in a wheel, ``<checkout>/<folder of kind>`` in a checkout."""
     pkg = Path(__file__).resolve().parent
     inside = pkg / "_resources" / kind
-    return inside if inside.is_dir() else pkg.parent / kind
+    return inside if inside.is_dir() else pkg.parent / CHECKOUT_FOLDERS[kind]
 
 
 def _yaml_files(dirs: list[Path]) -> dict[str, Path]:
@@ -31,13 +34,13 @@ def _yaml_files(dirs: list[Path]) -> dict[str, Path]:
 
 
 class Catalog:
-    """All concepts and recipes visible to a run: the built-in ones plus user folders."""
+    """All concepts and methods visible to a run: the built-in ones plus user folders."""
 
-    def __init__(self, concept_dirs: list[Path] | None = None, recipe_dirs: list[Path] | None = None) -> None:
+    def __init__(self, concept_dirs: list[Path] | None = None, method_dirs: list[Path] | None = None) -> None:
         self.concept_files = _yaml_files([builtin_dir("concepts"), *(concept_dirs or [])])
-        self.recipe_files = _yaml_files([builtin_dir("baselines"), *(recipe_dirs or [])])
+        self.method_files = _yaml_files([builtin_dir("methods"), *(method_dirs or [])])
         self._concepts: dict[str, Concept] = {}
-        self._recipes: dict[str, MethodRecipe] = {}
+        self._methods: dict[str, Method] = {}
 
     def concept_names(self) -> list[str]:
         return sorted(self.concept_files)
@@ -53,19 +56,19 @@ class Catalog:
     def concept_file(self, name: str) -> str:
         return str(self.concept_files[name])
 
-    def recipe_names(self) -> list[str]:
-        return sorted(self.recipe_files)
+    def method_names(self) -> list[str]:
+        return sorted(self.method_files)
 
-    def recipe_file(self, name: str) -> str:
-        return str(self.recipe_files[name])
+    def method_file(self, name: str) -> str:
+        return str(self.method_files[name])
 
-    def recipe(self, name: str, *, file: str | None = None, field: str | None = None) -> MethodRecipe:
-        if name not in self._recipes:
-            if name not in self.recipe_files:
+    def method(self, name: str, *, file: str | None = None, field: str | None = None) -> Method:
+        if name not in self._methods:
+            if name not in self.method_files:
                 raise ConfigError("unknown method", file=file, field=field, value=name,
-                                  allowed=", ".join(self.recipe_names()))
-            self._recipes[name] = load_recipe(self.recipe_files[name])
-        return self._recipes[name]
+                                  allowed=", ".join(self.method_names()))
+            self._methods[name] = load_method(self.method_files[name])
+        return self._methods[name]
 
 
 def suite_names() -> list[str]:

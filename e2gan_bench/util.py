@@ -1,11 +1,10 @@
-"""Small shared helpers: hashing, atomic writes, JSON."""
+"""Small shared helpers: hashing of descriptions, files and code."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,46 +26,47 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+_DOC_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def code_fingerprint(source: str) -> str:
+    """Hash of what a module's source *does*: its syntax tree without docstrings.
+
+    Comments and formatting never reach the tree, and the docstrings of the module, its classes and its
+    functions are dropped, so editing any of them leaves the fingerprint — and every key built on it — unchanged.
+    Source that does not parse is hashed as text.
+    """
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        tree = ast.parse(source)
+    except SyntaxError:
+        return hashlib.sha256(source.encode()).hexdigest()
+    for node in ast.walk(tree):
+        if isinstance(node, _DOC_OWNERS) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
 
 
 _PKG = Path(__file__).resolve().parent
-_code_cache: dict[tuple[str, ...], str] = {}
+_code_cache: dict[tuple[Path, tuple[str, ...]], str] = {}
 
 
-def code_version(*parts: str) -> str:
-    """Hash of the source of the named sub-packages / modules (e.g. ``"data"``, ``"models"``).
+def code_version(*parts: str, root: Path = _PKG) -> str:
+    """Fingerprint of the code of the named sub-packages / modules (e.g. ``"data"``, ``"training/base"``).
 
-    Run and cache keys include it, so a change in the code a result depends on recomputes it,
-    while a change elsewhere (reports, CLI) keeps every cached result.
+    Keys include it, so a change in the code a result depends on recomputes it, while a change elsewhere
+    (reports, CLI) — or a change of docstrings, comments or formatting anywhere (:func:`code_fingerprint`) —
+    keeps every stored result.
     """
-    if parts not in _code_cache:
+    ck = (root, parts)
+    if ck not in _code_cache:
         h = hashlib.sha256()
         for part in parts:
-            p = _PKG / part
+            p = root / part
             files = sorted(p.rglob("*.py")) if p.is_dir() else [p.with_suffix(".py")]
             for f in files:
-                h.update(f.relative_to(_PKG).as_posix().encode())
-                h.update(f.read_bytes())
-        _code_cache[parts] = h.hexdigest()[:12]
-    return _code_cache[parts]
+                h.update(f.relative_to(root).as_posix().encode())
+                h.update(code_fingerprint(f.read_text(encoding="utf-8")).encode())
+        _code_cache[ck] = h.hexdigest()[:12]
+    return _code_cache[ck]

@@ -105,7 +105,9 @@ def test_smoke_suite_end_to_end(smoke_out):
     run_dir = store.run_dir(rec.key)
     assert (run_dir / "record.json").is_file() and (run_dir / "config.json").is_file()
     e2 = [r for m, r in store.records("smoke") if m == "e2gan"][0]
-    assert (store.run_dir(e2.key) / "adapter.safetensors").stat().st_size == e2.stored_bytes
+    art = store.artifact_dir(e2.train_key)
+    assert (art / "adapter.safetensors").stat().st_size == e2.stored_bytes
+    assert (art / "training.json").is_file() and (art / "curve.csv").is_file()
     assert e2.details["rank_pattern"] and e2.details["data"]["selector"] == "kmeans"
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from e2gan_bench.metrics import clip as C
-from e2gan_bench.metrics import weights
+from e2gan_bench.features import clip as C
+from e2gan_bench.features import weights
 
 
 def _tiny_clip(folder) -> None:

@@ -13,17 +13,14 @@ from scipy import stats
 
 from e2gan_bench.errors import UserError
 from e2gan_bench.harness.store import ResultsStore
+from e2gan_bench.metrics import all_metrics
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.compare import (
-    DEFAULT_GATES,
-    compare,
-    load_side,
-    paired_stats,
-    parse_gate,
-    resolve_gates,
-    to_markdown,
-)
-from e2gan_bench.report.leaderboard import write_reports
+from e2gan_bench.report.compare import compare
+from e2gan_bench.report.gates import default_gates, parse_gate, resolve_gates
+from e2gan_bench.report.leaderboard import leaderboard, runs_frame, write_reports
+from e2gan_bench.report.sides import load_side
+from e2gan_bench.report.stats import paired_stats, t_interval
+from e2gan_bench.report.verdict import to_markdown
 from e2gan_bench.util import content_key
 
 CONCEPTS = ["pencil-sketch", "winter", "gameboy"]
@@ -80,23 +77,40 @@ def side(method: str, seeds=(0,), concepts=CONCEPTS, with_identity: bool = True,
 
 def test_paired_stats_match_scipy():
     rng = np.random.default_rng(3)
+    base = rng.normal(15.0, 2.0, size=7)
     d = rng.normal(-0.4, 0.3, size=7)
-    st = paired_stats(d, 0.95)
+    st = paired_stats(base + d, base, 0.95)
     assert st.n == 7 and st.mean == pytest.approx(d.mean()) and st.sd == pytest.approx(d.std(ddof=1))
     lo, hi = stats.t.interval(0.95, 6, loc=d.mean(), scale=stats.sem(d))
     assert st.ci_t == pytest.approx((lo, hi), rel=1e-12)
     lo90, hi90 = stats.t.interval(0.90, 6, loc=d.mean(), scale=stats.sem(d))
-    assert paired_stats(d, 0.90).ci_t == pytest.approx((lo90, hi90), rel=1e-12)
+    assert paired_stats(base + d, base, 0.90).ci_t == pytest.approx((lo90, hi90), rel=1e-12)
     # paired percentile bootstrap agrees with scipy's (Monte-Carlo noise only) and is reproducible
     ref = stats.bootstrap((d,), np.mean, confidence_level=0.95, n_resamples=20000, method="percentile",
                           random_state=np.random.default_rng(0)).confidence_interval
     width = ref.high - ref.low
     assert abs(st.ci_boot[0] - ref.low) < 0.1 * width and abs(st.ci_boot[1] - ref.high) < 0.1 * width
-    assert paired_stats(d, 0.95).ci_boot == st.ci_boot
+    assert paired_stats(base + d, base, 0.95).ci_boot == st.ci_boot
+    # the bootstrap resamples pairs: the same as bootstrapping the differences (scipy's paired form)
+    paired = stats.bootstrap((base + d, base), lambda c, b, axis: np.mean(c - b, axis=axis), paired=True,
+                             vectorized=True, n_resamples=2000, method="percentile", rng=np.random.default_rng(0))
+    assert st.ci_boot == pytest.approx((paired.confidence_interval.low, paired.confidence_interval.high))
     # n = 1: no interval; zero variance: a point interval
-    one = paired_stats([-3.0])
+    one = paired_stats([-3.0], [0.0])
     assert one.n == 1 and one.mean == -3.0 and one.ci_t is None and one.ci_boot is None
-    assert paired_stats([2.0, 2.0, 2.0]).ci_t == (2.0, 2.0)
+    assert paired_stats([3.0, 4.0, 5.0], [1.0, 2.0, 3.0]).ci_t == (2.0, 2.0)
+
+
+def test_leaderboard_interval_is_the_gate_interval(tmp_path):
+    """One interval function: the leaderboard's ±95% over seeds is half of the same Student-t interval."""
+    seeds = (0, 1, 2)
+    recs = side("e2gan", seeds=seeds, concepts=["winter"], with_identity=False,
+                psnr=lambda c, s: {0: 0.0, 1: 0.7, 2: -0.2}[s])
+    lb = leaderboard(runs_frame([(r.method, r) for r in recs]))
+    per_seed = [BASE_VALUES["winter"]["psnr"] + x for x in (0.0, 0.7, -0.2)]
+    assert lb.loc[0, "psnr_ci95"] == pytest.approx(t_interval(per_seed, 0.95).half_width)
+    lo, hi = stats.t.interval(0.95, 2, loc=np.mean(per_seed), scale=stats.sem(per_seed))
+    assert lb.loc[0, "psnr_ci95"] == pytest.approx((hi - lo) / 2)
 
 
 def test_compare_numbers_against_scipy():
@@ -125,7 +139,7 @@ def test_parse_gate():
     assert parse_gate("train_seconds:off") is None
     gates = resolve_gates(["train_seconds:rel=0.5", "psnr:off", "kid:abs=0.001"])
     assert "psnr" not in gates and gates["train_seconds"].rel == 0.5 and gates["kid"].abs == 0.001
-    assert set(resolve_gates()) == set(DEFAULT_GATES)
+    assert set(resolve_gates()) == set(default_gates()) == {m.name for m in all_metrics() if m.gate.gated}
     for bad in ("psnr", "psnr:", "nope:abs=1", "psnr:abs=x", "psnr:foo=1", "psnr:abs=-1", "psnr:abs=nan"):
         with pytest.raises(UserError) as e:
             parse_gate(bad)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from e2gan_bench.config import Concept, MethodRecipe, Suite, deep_merge, load_concept, load_suite, validate
+from e2gan_bench.config import Concept, Method, Suite, deep_merge, load_concept, load_suite, validate
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.resources import Catalog, builtin_dir, find_suite, suite_names
 
@@ -14,16 +14,16 @@ def test_builtin_files_load():
     assert len(cat.concept_names()) >= 24
     categories = {cat.concept(n).category for n in cat.concept_names()}
     assert len(categories) >= 5
-    for n in cat.recipe_names():
-        assert isinstance(cat.recipe(n), MethodRecipe)
-    assert {"e2gan", "full-finetune", "scratch", "pix2pix", "identity"} <= set(cat.recipe_names())
+    for n in cat.method_names():
+        assert isinstance(cat.method(n), Method)
+    assert {"e2gan", "full-finetune", "scratch", "pix2pix", "identity"} <= set(cat.method_names())
     assert {"smoke", "quick"} <= set(suite_names())
     for n in suite_names():
         s, _ = find_suite(n)
         for c in s.concepts + s.base.concepts:
             cat.concept(c)
         for m in s.methods:
-            cat.recipe(m.recipe_name)
+            cat.method(m.starts_from)
 
 
 def _write(tmp_path, name, text):
@@ -81,10 +81,21 @@ def test_deep_merge():
 
 
 def test_builtin_dir_points_at_checkout_or_wheel():
-    for kind in ("concepts", "baselines", "suites"):
+    for kind in ("concepts", "methods", "suites"):
         assert any(builtin_dir(kind).glob("*.yaml"))
 
 
 def test_suite_defaults():
     s = Suite(name="x", concepts=("a",), methods=("e2gan",))
-    assert s.seeds == (0,) and s.methods[0].recipe_name == "e2gan"
+    assert s.seeds == (0,) and s.methods[0].starts_from == "e2gan"
+
+
+def test_method_entry_names_its_starting_method_old_key_accepted(tmp_path):
+    """``method:`` names the method an entry starts from; suites written with ``recipe:`` keep working."""
+    for key in ("method", "recipe"):
+        p = _write(tmp_path, f"s-{key}.yaml", f"name: s\nconcepts: [sepia]\nmethods: [{{name: short, {key}: e2gan}}]\n")
+        assert load_suite(p).methods[0].starts_from == "e2gan"
+    p = _write(tmp_path, "bad.yaml", "name: s\nconcepts: [sepia]\nmethods: [{name: short, recipes: e2gan}]\n")
+    with pytest.raises(ConfigError) as e:
+        load_suite(p)
+    assert e.value.field == "methods[0].recipes" and "method" in e.value.line()

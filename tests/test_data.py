@@ -14,11 +14,11 @@ from PIL import Image  # noqa: E402
 
 from e2gan_bench.config import ComponentSpec, Concept, DataSpec  # noqa: E402
 from e2gan_bench.data.dataset import DataSettings, build_dataset, dataset_key  # noqa: E402
-from e2gan_bench.data.selection import select  # noqa: E402
 from e2gan_bench.data.sources import BUILTIN_PHOTOS, build_source, make_crops  # noqa: E402
 from e2gan_bench.data.teachers import ProceduralTeacher, build_teacher  # noqa: E402
 from e2gan_bench.errors import ConfigError  # noqa: E402
 from e2gan_bench.resources import Catalog  # noqa: E402
+from e2gan_bench.training.selection import select  # noqa: E402
 
 SETTINGS = DataSettings(16, 6, 4)
 

@@ -14,8 +14,8 @@ import torch
 from cleanfid import fid as cfid
 from PIL import Image
 
-from e2gan_bench.metrics import features as F
-from e2gan_bench.metrics import weights
+from e2gan_bench.features import extractors as F
+from e2gan_bench.features import weights
 from e2gan_bench.metrics.quality import fid_from_features, kid_from_features
 
 CPU = torch.device("cpu")

@@ -17,15 +17,8 @@ from peft.tuners.tuners_utils import BaseTunerLayer  # noqa: E402
 
 from e2gan_bench.cli import main  # noqa: E402
 from e2gan_bench.errors import UserError  # noqa: E402
-from e2gan_bench.metrics.latency import (  # noqa: E402
-    PROXY_LABEL,
-    LatencyCheckError,
-    example_inputs,
-    export_onnx,
-    latency_key,
-    measure_latency,
-    unwrap_lora,
-)
+from e2gan_bench.metrics.latency import PROXY_LABEL, LatencyCheckError, latency_key, measure_latency  # noqa: E402
+from e2gan_bench.metrics.onnx import example_inputs, export_onnx  # noqa: E402
 from e2gan_bench.models.generators import (  # noqa: E402
     CRUCIAL_GROUPS,
     E2GANGenerator,
@@ -33,7 +26,7 @@ from e2gan_bench.models.generators import (  # noqa: E402
     ResnetGenerator,
     count_params,
 )
-from e2gan_bench.training.lora import add_lora, lora_targets  # noqa: E402
+from e2gan_bench.models.lora import add_lora, lora_targets, unwrap_lora  # noqa: E402
 
 RES = 32
 FAST = dict(runs=5, warmup=1)

@@ -11,14 +11,16 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from conftest import cli  # noqa: E402
 
-from e2gan_bench.config import BaseSpec, MethodRecipe  # noqa: E402
+from e2gan_bench.config import BaseSpec, Method  # noqa: E402
 from e2gan_bench.data.dataset import DataSettings, build_dataset  # noqa: E402
+from e2gan_bench.errors import ConfigError  # noqa: E402
 from e2gan_bench.harness.store import ResultsStore  # noqa: E402
 from e2gan_bench.models.generators import ARCHS, CRUCIAL_GROUPS  # noqa: E402
+from e2gan_bench.models.lora import lora_param_count, lora_targets  # noqa: E402
 from e2gan_bench.models.text import CachedPromptEncoder, HashEncoder  # noqa: E402
+from e2gan_bench.plugins import parse_params  # noqa: E402
 from e2gan_bench.resources import Catalog  # noqa: E402
-from e2gan_bench.training.base import BASE_SELECTORS, concept_embedding  # noqa: E402
-from e2gan_bench.training.lora import lora_param_count, lora_targets  # noqa: E402
+from e2gan_bench.training.base import concept_embedding, select_base_concepts  # noqa: E402
 from e2gan_bench.training.methods import run_method  # noqa: E402
 from e2gan_bench.training.rank_search import RANK_SEARCHES, RankSearchContext  # noqa: E402
 
@@ -34,7 +36,7 @@ def tiny_data(tmp_path_factory):
     return ds, emb
 
 
-def _ctx(params=None, trial=None):
+def _ctx(name, params=None, trial=None):
     G = ARCHS.get("e2gan")(**TINY)
     targets = lora_targets(G, CRUCIAL_GROUPS)
     groups = {g: [n for n in names if n in targets] for g, names in G.layer_groups().items()}
@@ -44,17 +46,18 @@ def _ctx(params=None, trial=None):
         calls.append((dict(pattern), steps))
         return 1.0 - 0.01 * sum(r for t, r in pattern.items() if t.startswith("out"))
 
-    ctx = RankSearchContext(targets, groups, 2, params or {}, 0, trial or fake_trial, lambda p: lora_param_count(G, p))
+    typed = parse_params(RANK_SEARCHES.get(name), params, field="lora.search_params")
+    ctx = RankSearchContext(targets, groups, 2, typed, 0, trial or fake_trial, lambda p: lora_param_count(G, p))
     return ctx, calls
 
 
 @pytest.mark.parametrize("name", ["fixed", "uniform", "random", "e2gan"])
 def test_builtin_searches_return_valid_patterns(name):
-    ctx, calls = _ctx({"scale": 2})
+    ctx, calls = _ctx(name, {"scale": 2} if name != "fixed" else {})
     pattern = RANK_SEARCHES.get(name)(ctx)
     assert set(pattern) == set(ctx.targets) and all(isinstance(r, int) and r >= 1 for r in pattern.values())
     if name in ("random", "e2gan"):
-        assert ctx.param_count(pattern) <= ctx.budget(2.0)
+        assert ctx.param_count(pattern) <= ctx.budget(ctx.params.scale)
         assert ctx.param_count(pattern) > ctx.param_count(ctx.uniform(ctx.rank)) * 0.9
     if name == "e2gan":  # one reference trial + one per group with targets, then budget follows the gains
         assert len(calls) == 1 + sum(1 for v in ctx.groups.values() if v)
@@ -64,14 +67,14 @@ def test_builtin_searches_return_valid_patterns(name):
 
 
 def test_random_is_seeded():
-    a, _ = _ctx({"scale": 2})
-    b, _ = _ctx({"scale": 2})
+    a, _ = _ctx("random", {"scale": 2})
+    b, _ = _ctx("random", {"scale": 2})
     assert RANK_SEARCHES.get("random")(a) == RANK_SEARCHES.get("random")(b)
 
 
 def test_grad_spectrum_runs_on_real_gradients(tiny_data, tmp_path):
     ds, emb = tiny_data
-    r = MethodRecipe(name="x", arch="e2gan", init="scratch", trainable="lora-crucial",
+    r = Method(name="x", arch="e2gan", init="scratch", trainable="lora-crucial",
                      lora={"rank": 2, "search": "grad-spectrum", "search_params": {"batches": 2}},
                      budget={"steps": 2, "batch": 2})
     o = run_method(r, ds, emb, 0, TINY, 4, tmp_path)
@@ -85,7 +88,7 @@ def test_grad_spectrum_runs_on_real_gradients(tiny_data, tmp_path):
 
 def test_e2gan_search_cost_counts_in_training(tiny_data, tmp_path):
     ds, emb = tiny_data
-    r = MethodRecipe(name="x", arch="e2gan", trainable="lora-crucial",
+    r = Method(name="x", arch="e2gan", trainable="lora-crucial",
                      lora={"rank": 1, "search": "e2gan", "search_params": {"trial_steps": 2}},
                      budget={"steps": 2, "batch": 2})
     o = run_method(r, ds, emb, 0, TINY, 4, tmp_path)
@@ -95,17 +98,19 @@ def test_e2gan_search_cost_counts_in_training(tiny_data, tmp_path):
 
 def test_plugin_from_user_code(tiny_data, tmp_path):
     ds, emb = tiny_data
-    r = MethodRecipe(name="x", arch="e2gan", trainable="lora-crucial",
+    r = Method(name="x", arch="e2gan", trainable="lora-crucial",
                      lora={"rank": 2, "search": "plugins.my_search:out_heavy"}, budget={"steps": 1, "batch": 2})
     o = run_method(r, ds, emb, 0, TINY, 4, tmp_path)
     assert o.details["rank_pattern"]["out"] == 8 and o.details["search_log"] == [{"note": "out-heavy"}]
+    r6 = r.model_copy(update={"lora": r.lora.model_copy(update={"search_params": {"rank": 6}})})
+    assert run_method(r6, ds, emb, 0, TINY, 4, tmp_path / "b").details["rank_pattern"]["out"] == 6  # its Params
 
 
 def test_partial_full_finetune_stores_only_its_groups(tiny_data, tmp_path):
     ds, emb = tiny_data
     G = ARCHS.get("e2gan")(**TINY)
     base_state = G.state_dict()
-    r = MethodRecipe(name="x", arch="e2gan", init="base", trainable="all", groups=("out",), budget={"steps": 2, "batch": 2})
+    r = Method(name="x", arch="e2gan", init="base", trainable="all", groups=("out",), budget={"steps": 2, "batch": 2})
     o = run_method(r, ds, emb, 0, TINY, 4, tmp_path, base_state=base_state)
     assert o.train.trainable_params == sum(p.numel() for p in G.out.parameters())
     assert o.artifacts == ["groups.safetensors"] and o.stored_bytes < 4 * sum(p.numel() for p in G.parameters()) / 4
@@ -114,11 +119,24 @@ def test_partial_full_finetune_stores_only_its_groups(tiny_data, tmp_path):
             assert torch.equal(v, base_state[k]), k
 
 
-def test_unknown_layer_group(tiny_data, tmp_path):
-    from e2gan_bench.errors import ConfigError
+def test_search_params_are_typed(tiny_data, tmp_path):
+    """A search's parameters are its Params model: unknown names and bad values fail before training, naming the
+    field; the typed values reach the search."""
+    with pytest.raises(ConfigError) as e:
+        _ctx("e2gan", {"scale": 2, "trial_step": 5})
+    assert e.value.field == "lora.search_params.trial_step" and "trial_steps" in e.value.line()
+    with pytest.raises(ConfigError) as e:
+        _ctx("uniform", {"scale": -1})
+    assert e.value.field == "lora.search_params.scale"
+    ctx, _ = _ctx("grad-spectrum", {"energy": 0.5})
+    assert (ctx.params.energy, ctx.params.batches, ctx.params.scale) == (0.5, 4, 2.0)
+    with pytest.raises(ConfigError, match="lora.search_params"):  # fixed takes no parameters
+        _ctx("fixed", {"scale": 2})
 
+
+def test_unknown_layer_group(tiny_data, tmp_path):
     ds, emb = tiny_data
-    r = MethodRecipe(name="x", arch="e2gan", trainable="lora-crucial", groups=("nope",), budget={"steps": 1})
+    r = Method(name="x", arch="e2gan", trainable="lora-crucial", groups=("nope",), budget={"steps": 1})
     with pytest.raises(ConfigError, match="layer group"):
         run_method(r, ds, emb, 0, TINY, 4, tmp_path)
 
@@ -128,13 +146,21 @@ def test_base_selectors(tmp_path):
     pool = [cat.concept(n) for n in cat.concept_names()[:14]]
     enc = CachedPromptEncoder(HashEncoder(), tmp_path)
     spec = BaseSpec(selector="representative", count=4)
-    rep = BASE_SELECTORS.get("representative")(spec, pool, enc, 0)
+    rep = select_base_concepts(spec, pool, enc)
     assert len(rep) == 4 == len(set(rep)) and set(rep) <= {c.name for c in pool}
-    assert rep == BASE_SELECTORS.get("representative")(spec, pool, enc, 0)
-    rnd = BASE_SELECTORS.get("random")(spec, pool, enc, 0)
-    assert len(rnd) == 4 and rnd == BASE_SELECTORS.get("random")(spec, pool, enc, 0)
-    assert BASE_SELECTORS.get("random")(spec, pool, enc, 1) != rnd
-    assert len(BASE_SELECTORS.get("single")(BaseSpec(selector="single"), pool, enc, 0)) == 1
+    assert rep == select_base_concepts(spec, pool, enc)
+    rnd_spec = BaseSpec(selector="random", count=4)
+    rnd = select_base_concepts(rnd_spec, pool, enc)
+    assert len(rnd) == 4 and rnd == select_base_concepts(rnd_spec, pool, enc)
+    assert select_base_concepts(rnd_spec.model_copy(update={"seed": 1}), pool, enc) != rnd
+    assert len(select_base_concepts(BaseSpec(selector="single"), pool, enc)) == 1
+    assert select_base_concepts(BaseSpec(selector="single", concepts=("sepia",)), pool, enc) == ["sepia"]
+    with pytest.raises(ConfigError) as e:  # list needs names; the selector's Params say so, naming the field
+        select_base_concepts(BaseSpec(selector="list"), pool, enc, file="s.yaml")
+    assert e.value.field == "base.concepts" and "s.yaml" in e.value.line()
+    with pytest.raises(ConfigError) as e:  # a selector's own parameters live under base.params
+        select_base_concepts(BaseSpec(selector="random", params={"counts": 3}), pool, enc)
+    assert e.value.field == "base.params.counts" and "count" in e.value.line()
     e = concept_embedding(pool[0], enc)
     assert e.shape == (384 + 256,) and np.isfinite(e).all()
     # the teacher effect separates concepts that share words: sepia vs negative differ in the effect part

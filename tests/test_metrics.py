@@ -15,10 +15,12 @@ import torch  # noqa: E402
 from scipy import linalg  # noqa: E402
 from scipy.ndimage import correlate1d, gaussian_filter  # noqa: E402
 
-from e2gan_bench.metrics.features import FeatureCache, FeatureExtractor, ResNet18RandomInit, get_extractor  # noqa: E402
+from e2gan_bench.config import EvalSpec  # noqa: E402
+from e2gan_bench.features.extractors import FeatureCache, FeatureExtractor, ResNet18RandomInit, get_extractor  # noqa: E402
+from e2gan_bench.features.weights import resolve  # noqa: E402
+from e2gan_bench.metrics import EvalContext, metric  # noqa: E402
 from e2gan_bench.metrics.perceptual import LPIPSMetric, _load_alexnet  # noqa: E402
-from e2gan_bench.metrics.quality import fid_from_features, kid_from_features, psnr, quality, ssim  # noqa: E402
-from e2gan_bench.metrics.weights import resolve  # noqa: E402
+from e2gan_bench.metrics.quality import fid_from_features, kid_from_features, psnr, ssim  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -203,12 +205,18 @@ def test_ssim_uses_11_tap_window_at_small_sizes() -> None:
     assert ssim(pred, target) == pytest.approx(_ssim_reference(pred, target, 11), abs=1e-9)
 
 
-def test_quality_keys_and_values() -> None:
+def test_quality_metric_objects_keys_and_values() -> None:
+    """The registered kid/fid/psnr/ssim objects compute the quality functions, on the context's features."""
     rng = np.random.default_rng(10)
     target = _smooth_images(6, 16, seed=10)
     pred = _noisy(target, 20, seed=11)
     ft, fp = rng.normal(0.3, 0.1, (6, 8)), rng.normal(0.35, 0.1, (6, 8))
-    q = quality(pred, target, fp, ft, kid_subsets=4, kid_subset_size=4)
+    ctx = EvalContext(EvalSpec(kid_subsets=4, kid_subset_size=4), pred, target, target, "a prompt", None, "e2gan", {},
+                      16, None, {}, _features=(fp, ft))
+    q: dict = {}
+    for name in ("kid", "fid", "psnr", "ssim"):
+        v = metric(name)().compute(ctx)
+        q.update(v if isinstance(v, dict) else {name: v})
     assert set(q) == {"kid", "kid_std", "fid", "psnr", "ssim"}
     assert all(isinstance(v, float) and np.isfinite(v) for v in q.values())
     assert q["psnr"] == pytest.approx(psnr(pred, target))

@@ -9,7 +9,7 @@ import pytest
 from conftest import cli, one_error_line
 
 from e2gan_bench.errors import UserError
-from e2gan_bench.metrics import weights as W
+from e2gan_bench.features import weights as W
 from e2gan_bench.util import sha256_file
 
 
@@ -111,29 +111,32 @@ def test_usual_cache_is_found(tmp_path, monkeypatch):
 
 
 def test_doctor_reports_labelled_fallbacks(capsys, monkeypatch):
-    from e2gan_bench.metrics import features
+    from e2gan_bench.features import extractors as features
+    from e2gan_bench.metrics import all_metrics
 
     monkeypatch.setattr(features, "_loaded", {})  # no extractor loaded earlier in this process
     assert cli("doctor") == 0
     out = capsys.readouterr().out
-    for needle in ("fid/kid", "lpips", "clip_score", "text encoder", "latency runtime", "FALLBACK", "torch threads",
+    for needle in ("kid", "lpips", "clip_score", "text encoder", "latency_ms", "FALLBACK", "torch threads",
                    "clean-fid", "transformers"):
         assert needle in out, needle
     assert cli("doctor", "--json") == 0
     d = json.loads(capsys.readouterr().out)
-    assert set(d["metrics"]) == {"fid/kid", "lpips", "clip_score", "text encoder", "latency runtime"}
-    fk = d["metrics"]["fid/kid"]
-    assert fk["fallback"] and "random-init" in fk["backend"] and "weights add inception" in fk["why"]
+    assert set(d["metrics"]) == {m.name for m in all_metrics()} | {"text encoder"}  # one row per registered metric
+    for name in ("kid", "fid"):
+        fk = d["metrics"][name]
+        assert fk["fallback"] and "random-init" in fk["backend"] and "weights add inception" in fk["why"]
     assert d["metrics"]["clip_score"]["fallback"] and "weights add clip" in d["metrics"]["clip_score"]["why"]
     from e2gan_bench.metrics.perceptual import LPIPSMetric
 
     assert d["metrics"]["lpips"]["backend"] == LPIPSMetric().backend  # doctor says what a run will use
+    assert d["metrics"]["train_flops"]["backend"] == "torch.utils.flop_counter" and not d["metrics"]["psnr"]["fallback"]
     assert d["versions"]["torch"] and d["versions"]["clean-fid"] == "0.1.35"
     assert d["torch_threads"] >= 1 and d["device"] == "cpu"
 
 
 def test_registered_file_that_is_not_torchscript(tmp_path, capsys, monkeypatch):
-    from e2gan_bench.metrics import features
+    from e2gan_bench.features import extractors as features
 
     f = tmp_path / "inception-2015-12-05.pt"
     f.write_bytes(os.urandom(2048))
@@ -142,5 +145,5 @@ def test_registered_file_that_is_not_torchscript(tmp_path, capsys, monkeypatch):
         features.InceptionClean()
     monkeypatch.setattr(features, "_loaded", {})
     assert cli("doctor", "--json") == 0
-    fk = json.loads(capsys.readouterr().out)["metrics"]["fid/kid"]
-    assert fk["fallback"] and "failed to load" in fk["why"]
+    fk = json.loads(capsys.readouterr().out)["metrics"]["kid"]
+    assert fk["fallback"] and "failed to load" in fk["why"] and "not clean-fid's Inception" in fk["why"]

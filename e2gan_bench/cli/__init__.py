@@ -2,54 +2,21 @@
 
 Bad input (malformed file, unknown name, missing folder, corrupt checkpoint) prints one line naming
 file, field and value, and exits 2. Ctrl-C stops cleanly (exit 130); re-running resumes.
+
+The command modules import their implementation inside each command: the CLI starts (and ``--help`` answers)
+without importing torch and the other heavy libraries.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import Annotated, Optional
 
 import click
-import typer
-from rich.console import Console
 
+from e2gan_bench.cli import analyze, catalog, compare, doctor, latency, run  # noqa: F401  (they add commands)
+from e2gan_bench.cli.app import app, err_console
 from e2gan_bench.errors import UserError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Benchmark efficient training of efficient GANs (E2GAN) for image-to-image translation.")
-concepts_app = typer.Typer(no_args_is_help=True, help="The concept bank.")
-suites_app = typer.Typer(no_args_is_help=True, help="Built-in suites.")
-methods_app = typer.Typer(no_args_is_help=True, help="Method recipes (E2GAN and baselines).")
-app.add_typer(concepts_app, name="concepts")
-app.add_typer(suites_app, name="suites")
-app.add_typer(methods_app, name="methods")
-
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
-
-ConceptDirs = Annotated[Optional[list[Path]], typer.Option("--concepts-dir", help="Extra folder of concept YAMLs.")]
-MethodDirs = Annotated[Optional[list[Path]], typer.Option("--methods-dir", help="Extra folder of method recipes.")]
-
-
-def _catalog(concept_dirs: list[Path] | None = None, method_dirs: list[Path] | None = None):
-    from e2gan_bench.resources import Catalog
-
-    for d in (concept_dirs or []) + (method_dirs or []):
-        if not d.is_dir():
-            raise UserError("folder not found", field="--concepts-dir/--methods-dir", value=str(d))
-    return Catalog(concept_dirs, method_dirs)
-
-
-
-# subcommand modules register themselves on ``app`` when imported
-from e2gan_bench.cli import analyze as _analyze_cmds  # noqa: E402,F401
-from e2gan_bench.cli import catalog as _catalog_cmds  # noqa: E402,F401
-from e2gan_bench.cli import compare as _compare_cmds  # noqa: E402,F401
-from e2gan_bench.cli import doctor as _doctor_cmds  # noqa: E402,F401
-from e2gan_bench.cli import latency as _latency_cmds  # noqa: E402,F401
-from e2gan_bench.cli import run as _run_cmds  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""`concepts`, `suites` and `methods`: the catalog."""
+"""`concepts`, `suites`, `methods`, `metrics` and `rank-search`: what there is to run and measure."""
 
 from __future__ import annotations
 
@@ -8,8 +8,20 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from e2gan_bench.cli import ConceptDirs, MethodDirs, _catalog, app, concepts_app, console, methods_app, suites_app
+from e2gan_bench.cache import atomic_write
+from e2gan_bench.cli.app import (
+    ConceptDirs,
+    MethodDirs,
+    app,
+    concepts_app,
+    console,
+    methods_app,
+    metrics_app,
+    open_catalog,
+    suites_app,
+)
 from e2gan_bench.errors import UserError
+from e2gan_bench.resources import find_suite, suite_names
 
 
 @concepts_app.command("list")
@@ -18,7 +30,7 @@ def concepts_list(
     concepts_dir: ConceptDirs = None,
 ) -> None:
     """The concept bank: name, category, prompt, teacher."""
-    cat = _catalog(concepts_dir)
+    cat = open_catalog(concepts_dir)
     t = Table(title="concepts")
     for c in ("name", "category", "prompt", "teacher"):
         t.add_column(c)
@@ -54,7 +66,7 @@ def concepts_preview(
 
     if split not in ("train", "test"):
         raise UserError("unknown split", field="--split", value=split, allowed="train, test")
-    cat = _catalog(concepts_dir)
+    cat = open_catalog(concepts_dir)
     c = cat.concept(name, field="NAME")
     f = cat.concept_file(name)
     teacher = build_teacher(c.teacher.kind, c.teacher.params, file=f)
@@ -69,15 +81,14 @@ def concepts_preview(
         src = crops.test if split == "test" else crops.train
         tgt = teacher.edit(src, c.prompt, seed=c.split_seed)
     grid = np.concatenate([np.concatenate(list(src), 1), np.concatenate(list(tgt), 1)], 0)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(dest)
+    atomic_write(dest, lambda f: Image.fromarray(grid).save(f, format="PNG"))
     console.print(f"{dest}: {len(src)} pairs of '{c.name}' ({c.prompt}) at {s.resolution}px")
 
 
 @concepts_app.command("show")
 def concepts_show(name: str, concepts_dir: ConceptDirs = None) -> None:
     """The concept's file."""
-    cat = _catalog(concepts_dir)
+    cat = open_catalog(concepts_dir)
     cat.concept(name, field="NAME")
     console.print(Path(cat.concept_file(name)).read_text())
 
@@ -85,8 +96,6 @@ def concepts_show(name: str, concepts_dir: ConceptDirs = None) -> None:
 @suites_app.command("list")
 def suites_list() -> None:
     """Built-in suites."""
-    from e2gan_bench.resources import find_suite, suite_names
-
     t = Table(title="suites")
     for c in ("name", "concepts", "methods", "seeds", "description"):
         t.add_column(c)
@@ -100,23 +109,42 @@ def suites_list() -> None:
 @suites_app.command("show")
 def suites_show(name: str) -> None:
     """A suite's file."""
-    from e2gan_bench.resources import find_suite
-
     _, path = find_suite(name)
     console.print(Path(path).read_text())
 
 
 @methods_app.command("list")
 def methods_list(methods_dir: MethodDirs = None) -> None:
-    """Method recipes."""
-    cat = _catalog(None, methods_dir)
+    """Methods: E2GAN and the baselines (built-in ``methods/`` and ``--methods-dir`` folders)."""
+    cat = open_catalog(None, methods_dir)
     t = Table(title="methods")
     for c in ("name", "arch", "init", "trainable", "data", "description"):
         t.add_column(c)
-    for n in cat.recipe_names():
-        r = cat.recipe(n)
-        t.add_row(r.name, r.arch, r.init, r.trainable, r.data.selector, r.description)
+    for n in cat.method_names():
+        m = cat.method(n)
+        t.add_row(m.name, m.arch, m.init, m.trainable, m.data.selector, m.description)
     console.print(t)
+
+
+@metrics_app.command("list")
+def metrics_list(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's metric table.")] = False,
+) -> None:
+    """Every registered metric: direction, stage, default gate and why (built-ins and entry-point plugins)."""
+    from e2gan_bench.report.gates import metric_table
+
+    if markdown:
+        typer.echo(metric_table())
+        return
+    from e2gan_bench.metrics import all_metrics
+
+    t = Table(title="metrics")
+    for c in ("name", "better", "stage", "default gate", "what"):
+        t.add_column(c, overflow="fold")
+    for m in all_metrics():
+        t.add_row(m.name, "higher" if m.higher_is_better else "lower", m.stage, m.gate.describe(), m.what)
+    console.print(t)
+    console.print("Add one with a Metric subclass in the entry-point group e2gan_bench.metric (see the README).")
 
 
 
@@ -127,15 +155,18 @@ app.add_typer(rank_search_app, name="rank-search")
 
 @rank_search_app.command("list")
 def rank_search_list() -> None:
-    """Registered rank searches (built-in, entry points of group e2gan_bench.rank_search)."""
+    """Registered rank searches (built-in, entry points of group e2gan_bench.rank_search), with their parameters."""
+    from e2gan_bench.plugins import params_model
     from e2gan_bench.training.rank_search import RANK_SEARCHES
 
     t = Table(title="rank searches")
-    t.add_column("name")
-    t.add_column("what it does")
+    for c in ("name", "parameters (lora.search_params)", "what it does"):
+        t.add_column(c)
     for n in RANK_SEARCHES.names():
-        doc = (RANK_SEARCHES.get(n).__doc__ or "").strip().split("\n\n")[0]
-        t.add_row(n, " ".join(doc.split()))
+        search = RANK_SEARCHES.get(n)
+        doc = (search.__doc__ or "").strip().split("\n\n")[0]
+        params = ", ".join(f"{k}={f.default!r}" for k, f in params_model(search).model_fields.items()) or "—"
+        t.add_row(n, params, " ".join(doc.split()))
     console.print(t)
     console.print("Use a plugin from your own code with `--rank-search package.module:function` or the "
-                  "`lora.search` field of a recipe.")
+                  "`lora.search` field of a method.")

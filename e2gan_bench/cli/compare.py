@@ -10,18 +10,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from e2gan_bench.cli import app, console
+from e2gan_bench.cache import atomic_write_text
+from e2gan_bench.cli.app import app, console
 from e2gan_bench.errors import UserError
 
 _GATE_HELP = ("Tolerance for one metric, repeatable, overriding the defaults: METRIC:abs=X (metric units), "
               "METRIC:rel=Y (fraction of mean |base|), METRIC:abs=X,rel=Y (the larger), METRIC:X (= abs), "
-              "METRIC:off. Defaults: psnr:abs=0.5 ssim:abs=0.02 lpips:rel=0.1 kid:rel=0.25 fid:rel=0.15 "
-              "clip_score:abs=0.5 stored_bytes:rel=0.1 trainable_params:rel=0.1 train_flops:rel=0.25.")
+              "METRIC:off. The defaults and their reasons: `e2gan-bench metrics list`.")
 
 
 def _write(path: Path, text: str, option: str) -> None:
-    from e2gan_bench.util import atomic_write_text
-
     try:
         atomic_write_text(path, text)
     except OSError as exc:
@@ -29,7 +27,7 @@ def _write(path: Path, text: str, option: str) -> None:
 
 
 def _print(c) -> None:
-    from e2gan_bench.report.compare import gate_rule_lines, headline, side_line, table_rows
+    from e2gan_bench.report.verdict import gate_rule_lines, headline, side_line, table_rows
 
     style = {"PASS": "bold green", "FAIL": "bold red"}.get(c.verdict, "bold yellow")
     console.print(f"[{style}]{escape(headline(c))}[/{style}]")
@@ -79,7 +77,9 @@ def compare(
     """Regression gate: compare CANDIDATE with BASE run by run (concept, seed); exit 1 when a gated metric is
     worse beyond tolerance, 2 on bad input or when a gated metric cannot be compared."""
     from e2gan_bench.report.compare import compare as run_compare
-    from e2gan_bench.report.compare import open_side, resolve_gates, to_markdown
+    from e2gan_bench.report.gates import resolve_gates
+    from e2gan_bench.report.sides import open_side
+    from e2gan_bench.report.verdict import to_markdown
 
     gates = resolve_gates(gate)  # bad --gate fails before any reading
     b = open_side(base, suite, base_method, role="BASE", option="--base-method")

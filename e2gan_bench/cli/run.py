@@ -1,19 +1,26 @@
-"""`run` and `report`."""
+"""`run`, `evaluate` and `report`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from e2gan_bench.cli import ConceptDirs, MethodDirs, _catalog, app, console
+from e2gan_bench.cli.app import ConceptDirs, MethodDirs, app, console, open_catalog
 from e2gan_bench.errors import UserError
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def _print_leaderboard(lb, title: str) -> None:
-    from e2gan_bench.report.leaderboard import _fmt
+    from e2gan_bench.config import Suite
+    from e2gan_bench.harness.spec import RunSpec
+
+
+def _print_leaderboard(lb: pd.DataFrame, title: str) -> None:
+    from e2gan_bench.report.leaderboard import format_cell
 
     if lb.empty:
         console.print("no finished runs")
@@ -22,7 +29,7 @@ def _print_leaderboard(lb, title: str) -> None:
     for c in lb.columns:
         t.add_column(c, justify="left" if c == "method" else "right")
     for _, row in lb.iterrows():
-        t.add_row(*[_fmt(c, row[c]) for c in lb.columns])
+        t.add_row(*[format_cell(c, row[c]) for c in lb.columns])
     console.print(t)
 
 
@@ -31,38 +38,19 @@ RankSearchOpt = Annotated[Optional[str], typer.Option(
     "package.module:function); the method label gets the suffix -rs-NAME.")]
 
 
-def load_suite(name_or_path: str, rank_search: str | None, catalog):
-    """The suite, with ``--rank-search`` applied to every LoRA method (renamed ``<method>-rs-<search>``)."""
-    import re
+def _specs(suite_name: str, out: Path, concept_dirs: list[Path] | None, method_dirs: list[Path] | None,
+           rank_search: str | None) -> tuple[Suite, list[RunSpec]]:
+    from e2gan_bench.harness.spec import expand_suite, suite_with_rank_search
 
-    from e2gan_bench.config import MethodEntry, deep_merge
-    from e2gan_bench.resources import find_suite
-    from e2gan_bench.training.rank_search import RANK_SEARCHES
-
-    s, path = find_suite(name_or_path)
-    if not rank_search:
-        return s, path
-    RANK_SEARCHES.get(rank_search, field="--rank-search")
-    slug = re.sub(r"[^a-z0-9]+", "-", rank_search.split(":")[-1].lower()).strip("-")[:24] or "custom"
-    methods = []
-    for i, m in enumerate(s.methods):
-        r = catalog.recipe(m.recipe_name, file=str(path), field=f"methods[{i}]")
-        trainable = m.overrides.get("trainable", r.trainable)
-        if trainable.startswith("lora"):
-            m = MethodEntry(name=f"{m.name}-rs-{slug}", recipe=m.recipe_name,
-                            overrides=deep_merge(m.overrides, {"lora": {"search": rank_search}}))
-        methods.append(m)
-    return s.model_copy(update={"methods": tuple(methods)}), path
+    catalog = open_catalog(concept_dirs, method_dirs)
+    suite, path = suite_with_rank_search(suite_name, rank_search, catalog)
+    return suite, expand_suite(suite, catalog, str(path), out / "cache")
 
 
-def _suite_report(suite_name: str, out: Path, dest: Path, concept_dirs, method_dirs, rank_search: str | None = None):
-    from e2gan_bench.harness.spec import expand_suite
+def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path) -> tuple[pd.DataFrame, int]:
     from e2gan_bench.harness.store import ResultsStore
     from e2gan_bench.report.leaderboard import write_reports
 
-    catalog = _catalog(concept_dirs, method_dirs)
-    suite, path = load_suite(suite_name, rank_search, catalog)
-    specs = expand_suite(suite, catalog, str(path), out / "cache")
     store = ResultsStore(out)
     pairs, missing = [], 0
     for s in specs:
@@ -70,21 +58,19 @@ def _suite_report(suite_name: str, out: Path, dest: Path, concept_dirs, method_d
         if rec is None or rec.status != "ok":
             missing += 1
         else:
-            pairs.append((s.method, rec))
-    bases = _base_meta(out / "cache", specs)
+            pairs.append((s.method.name, rec))
     lb = write_reports(pairs, dest, title=f"e2gan-bench leaderboard — suite `{suite.name}`",
-                       order=[m.name for m in suite.methods], base_meta=bases, missing=missing)
-    return lb, missing, suite
+                       order=[m.name for m in suite.methods], base_meta=_base_meta(out / "cache", specs),
+                       missing=missing)
+    return lb, missing
 
 
-def _base_meta(cache: Path, specs) -> list[dict]:
-    import json
-
+def _base_meta(cache: Path, specs: list[RunSpec]) -> list[dict]:
     seen, out = set(), []
     for s in specs:
-        if s.base is not None and s.base.key not in seen:
-            seen.add(s.base.key)
-            f = cache / "base" / s.base.key / "meta.json"
+        if s.base_key is not None and s.base_key not in seen:
+            seen.add(s.base_key)
+            f = cache / "base" / s.base_key / "meta.json"
             if f.is_file():
                 out.append(json.loads(f.read_text()))
     return out
@@ -100,25 +86,61 @@ def run(
     fail_fast: Annotated[bool, typer.Option(help="Stop at the first failing run.")] = False,
     rank_search: RankSearchOpt = None,
 ) -> None:
-    """Train and evaluate the suite's grid (concept × method × seed); finished runs are skipped."""
+    """Train and evaluate the suite's grid (concept × method × seed); finished runs are skipped, runs whose
+    evaluation is out of date (new metric backends) are re-evaluated without retraining."""
     from e2gan_bench.harness.runner import run_specs
-    from e2gan_bench.harness.spec import expand_suite
     from e2gan_bench.harness.store import ResultsStore
 
-    catalog = _catalog(concepts_dir, methods_dir)
-    s, path = load_suite(suite, rank_search, catalog)
-    specs = expand_suite(s, catalog, str(path), out / "cache")
-    store = ResultsStore(out)
+    s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search)
     console.print(f"suite [bold]{s.name}[/bold]: {len(s.concepts)} concepts × {len(s.methods)} methods × "
                   f"{len(s.seeds)} seeds = {len(specs)} runs → {out}")
-    counts = run_specs(specs, store, out / "cache", console, fail_fast=fail_fast)
-    console.print(f"{counts['done']} run(s) computed, {counts['cached']} already in the store, "
-                  f"{counts['failed']} failed")
+    counts = run_specs(specs, ResultsStore(out), out / "cache", console, fail_fast=fail_fast)
+    console.print(counts.line())
     dest = dest or out / "reports" / s.name
-    lb, missing, _ = _suite_report(suite, out, dest, concepts_dir, methods_dir, rank_search)
+    lb, _ = _suite_report(s, specs, out, dest)
     _print_leaderboard(lb, f"suite {s.name}")
     console.print(f"reports: {dest}/leaderboard.md, leaderboard.csv, runs.csv")
-    if counts["failed"]:
+    if counts.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    out: Annotated[Path, typer.Option(help="Results folder written by `run`.")] = Path("runs"),
+    suite: Annotated[Optional[str], typer.Option(
+        help="Evaluate this suite's runs under its current settings (and rewrite its reports); default: every "
+             "run in the store, under the settings it was run with.")] = None,
+    force: Annotated[bool, typer.Option(help="Evaluate again even where the stored evaluation is current.")] = False,
+    dest: Annotated[Optional[Path], typer.Option(help="With --suite: report folder (default: OUT/reports/SUITE).")] = None,
+    concepts_dir: ConceptDirs = None,
+    methods_dir: MethodDirs = None,
+    rank_search: RankSearchOpt = None,
+) -> None:
+    """Re-score stored runs under the current metric backends, from their stored artifacts (the generator, or the
+    LoRA adapter on its base model) — never retraining. Runs whose evaluation is current are skipped."""
+    from e2gan_bench.harness.runner import run_specs, stored_specs
+    from e2gan_bench.harness.store import ResultsStore
+
+    if not (out / "results.sqlite").is_file():
+        raise UserError("no results store here (run `e2gan-bench run` first)", field="--out", value=str(out))
+    store = ResultsStore(out)
+    s, skipped = None, []
+    if suite:
+        s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search)
+    else:
+        specs, skipped = stored_specs(store)
+    console.print(f"evaluate {len(specs)} run(s) in {out}" + (f" (suite {s.name})" if s else ""))
+    if skipped:
+        console.print(f"{len(skipped)} run(s) written by an older version have no stored configuration and are left "
+                      f"as they are (run their suite to recompute them), e.g. {skipped[0]}")
+    counts = run_specs(specs, store, out / "cache", console, train=False, force=force)
+    console.print(counts.line())
+    if s is not None:
+        dest = dest or out / "reports" / s.name
+        lb, _ = _suite_report(s, specs, out, dest)
+        _print_leaderboard(lb, f"suite {s.name}")
+        console.print(f"reports: {dest}/leaderboard.md, leaderboard.csv, runs.csv")
+    if counts.failed:
         raise typer.Exit(1)
 
 
@@ -138,12 +160,11 @@ def report(
     if not (out / "results.sqlite").is_file():
         raise UserError("no results store here (run `e2gan-bench run` first)", field="--out", value=str(out))
     if suite:
-        lb, missing, s = _suite_report(suite, out, dest, concepts_dir, methods_dir, rank_search)
+        s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search)
+        lb, missing = _suite_report(s, specs, out, dest)
         title = f"suite {s.name}" + (f" ({missing} runs missing)" if missing else "")
     else:
         lb = write_reports(ResultsStore(out).records(), dest, title="e2gan-bench leaderboard — all runs")
         title = "all runs"
     _print_leaderboard(lb, title)
     console.print(f"reports: {dest}/leaderboard.md, leaderboard.csv, runs.csv")
-
-

@@ -1,18 +1,22 @@
-"""Paired datasets: (source crop, teacher output) for train and test, cached by content key."""
+"""Paired datasets: (source crop, teacher output) for train and test, cached by content key.
+
+Two caches (:class:`e2gan_bench.cache.DiskCache`): ``cache_dir/data/<data key>.npz`` (the pairs) and
+``cache_dir/data/crops-<source key>.npz`` (source crops, shared by every concept cut from the same photographs).
+"""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from e2gan_bench.config import Concept
+from e2gan_bench.cache import DiskCache, npz_bytes, read_npz
+from e2gan_bench.config import Concept, DataOverrides
 from e2gan_bench.data.sources import build_source, make_crops
-from e2gan_bench.data.teachers import build_teacher
-from e2gan_bench.util import atomic_write_bytes, code_version, content_key
+from e2gan_bench.data.teachers import Teacher, build_teacher
+from e2gan_bench.util import code_version, content_key
 
 ARRAYS = ("src_train", "tgt_train", "src_test", "tgt_test")
 
@@ -40,7 +44,7 @@ class DataSettings:
     n_test: int
 
     @staticmethod
-    def for_concept(concept: Concept, overrides: Any = None) -> DataSettings:
+    def for_concept(concept: Concept, overrides: DataOverrides | None = None) -> DataSettings:
         o = overrides
         return DataSettings(
             resolution=(o and o.resolution) or concept.resolution,
@@ -54,7 +58,7 @@ def dataset_key(concept: Concept, settings: DataSettings, *, file: str | None = 
     return _keys(concept, settings, teacher, file)[1]
 
 
-def _keys(concept: Concept, settings: DataSettings, teacher: Any, file: str | None) -> tuple[str, str, Any]:
+def _keys(concept: Concept, settings: DataSettings, teacher: Teacher, file: str | None) -> tuple[str, str, Any]:
     source = None
     if not teacher.provides_pairs:
         source = build_source(concept.source.kind, concept.source.params, concept.split_seed, file=file)
@@ -62,10 +66,9 @@ def _keys(concept: Concept, settings: DataSettings, teacher: Any, file: str | No
     else:
         src_desc = {"kind": "teacher-pairs"}
     source_key = content_key("source", src_desc, concept.split_seed, settings.__dict__, code_version("data/sources"))
-    uses_prompt = getattr(teacher, "uses_prompt", concept.teacher.kind == "diffusers")
     data_key = content_key(
         "pairs", source_key, concept.teacher.kind, teacher.describe(),
-        concept.prompt if uses_prompt else None, concept.split_seed,
+        concept.prompt if teacher.uses_prompt else None, concept.split_seed,
         code_version("data/teachers", "data/ops"),
     )
     return source_key, data_key, source
@@ -75,37 +78,25 @@ def build_dataset(concept: Concept, settings: DataSettings, cache_dir: Path, *, 
     """Load from ``cache_dir/data/<key>.npz`` or compute (source crops are shared across concepts)."""
     teacher = build_teacher(concept.teacher.kind, concept.teacher.params, file=file)
     source_key, key, source = _keys(concept, settings, teacher, file)
-    path = Path(cache_dir) / "data" / f"{key}.npz"
+    cache = DiskCache(cache_dir, "data", ".npz")
     prov = {"teacher": concept.teacher.kind, "source": concept.source.kind, "data_key": key,
             "resolution": settings.resolution, "n_train": settings.n_train, "n_test": settings.n_test}
-    if path.is_file():
-        try:
-            with np.load(path) as z:
-                arrays = {k: z[k] for k in ARRAYS}
-            return PairedDataset(concept.name, concept.prompt, key, **arrays, provenance=prov)
-        except Exception:  # corrupt cache entry: recompute
-            path.unlink(missing_ok=True)
+    arrays = cache.get(key, read_npz(ARRAYS))
+    if arrays is not None:
+        return PairedDataset(concept.name, concept.prompt, key, **arrays, provenance=prov)
     if teacher.provides_pairs:
         src_tr, tgt_tr, src_te, tgt_te = teacher.pairs(settings.resolution, concept.split_seed)
         src_tr, tgt_tr = src_tr[: settings.n_train], tgt_tr[: settings.n_train]
         src_te, tgt_te = src_te[: settings.n_test], tgt_te[: settings.n_test]
     else:
-        crops_path = Path(cache_dir) / "data" / f"crops-{source_key}.npz"
-        if crops_path.is_file():
-            with np.load(crops_path) as z:
-                src_tr, src_te = z["train"], z["test"]
-        else:
-            crops = make_crops(source, settings.resolution, settings.n_train, settings.n_test, concept.split_seed)
-            src_tr, src_te = crops.train, crops.test
-            _save(crops_path, train=src_tr, test=src_te)
+        crops = cache.get(f"crops-{source_key}", read_npz(("train", "test")))
+        if crops is None:
+            cut = make_crops(source, settings.resolution, settings.n_train, settings.n_test, concept.split_seed)
+            crops = {"train": cut.train, "test": cut.test}
+            cache.put(f"crops-{source_key}", npz_bytes(**crops))
+        src_tr, src_te = crops["train"], crops["test"]
         tgt_tr = teacher.edit(src_tr, concept.prompt, seed=concept.split_seed * 2 + 1)
         tgt_te = teacher.edit(src_te, concept.prompt, seed=concept.split_seed * 2 + 2)
     ds = PairedDataset(concept.name, concept.prompt, key, src_tr, tgt_tr, src_te, tgt_te, provenance=prov)
-    _save(path, **{k: getattr(ds, k) for k in ARRAYS})
+    cache.put(key, npz_bytes(**{k: getattr(ds, k) for k in ARRAYS}))
     return ds
-
-
-def _save(path: Path, **arrays: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())

@@ -9,6 +9,10 @@ rain, mosaic tiles) use only the ``rng`` they are given, so a concept is reprodu
 
 A concept's teacher is a list of ``{op: name, param: value, ...}`` dicts; :func:`validate_ops`
 checks and normalises such a list (every parameter filled in), :func:`apply_ops` runs it.
+
+Ops follow the plugin contract (:mod:`e2gan_bench.plugins`): an op's keyword arguments are its parameters,
+and its ``Params`` model is derived from its signature and the constraints it was registered with
+(:func:`op_params`) — for user ops too (entry-point group ``e2gan_bench.op`` or ``package.module:function``).
 """
 
 from __future__ import annotations
@@ -18,15 +22,22 @@ import inspect
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import BeforeValidator, Field, create_model
 from scipy import ndimage
+from scipy.spatial import cKDTree
+from skimage.color import hsv2rgb, rgb2hsv
+from skimage.feature import canny
+from skimage.transform import swirl as _sk_swirl
 
+from e2gan_bench.config import validate
 from e2gan_bench.errors import ConfigError
+from e2gan_bench.plugins import Params
 from e2gan_bench.registry import Registry
 
-__all__ = ["OPS", "apply_ops", "describe_op", "validate_ops"]
+__all__ = ["OPS", "apply_ops", "describe_op", "op_params", "validate_ops"]
 
 OPS: Registry = Registry("op")
 
@@ -60,8 +71,8 @@ _COLOR = _Range(0.0, 1.0)
 def _op(op_name: str, /, **constraints: Any) -> Callable[[Callable], Callable]:
     """Register ``fn`` as op ``op_name``; wrap it so input and output are float32 HxWx3 in [0,1].
 
-    ``constraints`` maps a parameter name to a :class:`_Range` or a tuple of allowed strings;
-    :func:`validate_ops` enforces them.
+    ``constraints`` maps a parameter name to a :class:`_Range` or a tuple of allowed strings; they
+    become part of the op's ``Params`` model, which :func:`validate_ops` enforces.
     """
 
     def deco(fn: Callable) -> Callable:
@@ -76,11 +87,104 @@ def _op(op_name: str, /, **constraints: Any) -> Callable[[Callable], Callable]:
             out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
             return np.clip(out, 0.0, 1.0, out=out)
 
-        wrapper._op_constraints = constraints  # type: ignore[attr-defined]
+        wrapper.Params = _params_model(op_name, fn, constraints)  # type: ignore[attr-defined]
         OPS.register(op_name)(wrapper)
         return wrapper
 
     return deco
+
+
+@functools.cache
+def _params_of(fn: Callable) -> tuple[tuple[str, Any], ...]:
+    """The op's keyword parameters and defaults (``inspect.Parameter.empty`` when required)."""
+    sig = inspect.signature(fn)
+    ps = list(sig.parameters.values())
+    out = []
+    for i, p in enumerate(ps):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if i < 2 and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            continue  # img, rng
+        out.append((p.name, p.default))
+    return tuple(out)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_value(default: Any, constraint: Any, value: Any) -> Any:
+    """Check one parameter value against the type of its default and its constraint; the checked value."""
+
+    def bad(msg: str, allowed: str | None = None) -> ValueError:
+        return ValueError(f"{msg} (allowed: {allowed})" if allowed else msg)
+
+    if isinstance(default, bool):
+        if not isinstance(value, (bool, np.bool_)):
+            raise bad("expected true or false")
+        v: Any = bool(value)
+    elif isinstance(default, int):
+        if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
+            raise bad("expected an integer")
+        v = int(value)
+    elif isinstance(default, float):
+        if not _is_real(value):
+            raise bad("expected a number")
+        v = float(value)
+        if not math.isfinite(v):
+            raise bad("expected a finite number")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad("expected a string")
+        v = value
+    elif isinstance(default, (tuple, list)):
+        if not isinstance(value, (list, tuple)) or not all(_is_real(e) for e in value):
+            raise bad(f"expected a list of {len(default)} numbers")
+        if len(value) != len(default):
+            raise bad(f"expected a list of {len(default)} numbers, got {len(value)}")
+        v = [float(e) for e in value]
+        if not all(math.isfinite(e) for e in v):
+            raise bad("expected finite numbers")
+    elif default is None or default is inspect.Parameter.empty:
+        v = value  # untyped parameter of a user-supplied op: passed through
+    else:
+        raise bad(f"unsupported parameter type {type(default).__name__}")
+
+    if isinstance(constraint, tuple) and isinstance(v, str):
+        if v not in constraint:
+            raise bad("not a valid choice", ", ".join(constraint))
+    elif isinstance(constraint, _Range):
+        for e in v if isinstance(v, list) else [v]:
+            if _is_real(e):
+                why = constraint.check(e)
+                if why:
+                    raise bad(why)
+    return v
+
+
+def _params_model(op_name: str, fn: Callable, constraints: dict[str, Any]) -> type[Params]:
+    """The op's ``Params``: one field per keyword parameter, checked by :func:`_check_value`."""
+    fields: dict[str, Any] = {}
+    for pname, default in _params_of(fn):
+        ann = Annotated[Any, BeforeValidator(functools.partial(_check_value, default, constraints.get(pname)))]
+        if default is inspect.Parameter.empty:
+            fields[pname] = (ann, ...)
+        else:
+            fields[pname] = (ann, Field(list(default) if isinstance(default, tuple) else default))
+    return create_model(f"{op_name}.Params", __base__=Params, **fields)
+
+
+_user_params: dict[Callable, type[Params]] = {}
+
+
+def op_params(fn: Callable) -> type[Params]:
+    """An op's ``Params`` model: declared by registration, or derived from a user op's signature."""
+    model = getattr(fn, "Params", None)
+    if model is None:
+        if fn not in _user_params:
+            _user_params[fn] = _params_model(getattr(fn, "__name__", "op"), fn, {})
+        model = _user_params[fn]
+    return model
 
 
 def _as_float(img: np.ndarray) -> np.ndarray:
@@ -192,14 +296,10 @@ def _remap(img: np.ndarray, ys: np.ndarray, xs: np.ndarray, mode: str = "reflect
 
 
 def _rgb2hsv(img: np.ndarray) -> np.ndarray:
-    from skimage.color import rgb2hsv
-
     return rgb2hsv(img).astype(np.float32, copy=False)
 
 
 def _hsv2rgb(hsv: np.ndarray) -> np.ndarray:
-    from skimage.color import hsv2rgb
-
     return hsv2rgb(np.clip(hsv, 0.0, 1.0)).astype(np.float32, copy=False)
 
 
@@ -505,7 +605,6 @@ def edges(img, rng, *, method: str = "sobel", sigma: float = 0.008, gain: float 
         d = _blur(g, s) - _blur(g, 1.6 * s)
         e = np.clip(np.abs(d) * gain * 2.5, 0.0, 1.0)
     else:  # canny: one-pixel lines, thickened to a width proportional to sigma
-        from skimage.feature import canny
 
         sc = max(0.7, s)
         # thresholds in scale-normalised units (a step of height h peaks at ~0.4 h); the Sobel
@@ -822,7 +921,6 @@ def mosaic(
     grout_color: tuple = (0.12, 0.12, 0.12),
 ):
     """Irregular (Voronoi) mosaic tiles of flat colour separated by grout (tile layout from rng)."""
-    from scipy.spatial import cKDTree
 
     h, w = img.shape[:2]
     s = _short(img)
@@ -973,7 +1071,6 @@ def rain(img, rng, *, amount: float = 1.0, angle: float = 15.0, length: float = 
 @_op("swirl", radius=_POS)
 def swirl(img, rng, *, strength: float = 4.0, radius: float = 0.7):
     """Whirlpool twist around the centre (radius = fraction of the short side)."""
-    from skimage.transform import swirl as _sk_swirl
 
     return _sk_swirl(img, strength=strength, radius=_px(radius, img), mode="reflect", order=1)
 
@@ -1060,72 +1157,6 @@ def kaleidoscope(img, rng, *, segments: int = 6, angle: float = 0.0):
 # validation and application
 
 
-@functools.cache
-def _params_of(fn: Callable) -> tuple[tuple[str, Any], ...]:
-    """The op's keyword parameters and defaults (``inspect.Parameter.empty`` when required)."""
-    sig = inspect.signature(fn)
-    ps = list(sig.parameters.values())
-    out = []
-    for i, p in enumerate(ps):
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if i < 2 and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            continue  # img, rng
-        out.append((p.name, p.default))
-    return tuple(out)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-
-
-def _check_value(default: Any, value: Any, constraint: Any, *, file, field) -> Any:
-    def bad(msg: str, allowed: str | None = None) -> ConfigError:
-        return ConfigError(msg, file=file, field=field, value=value, allowed=allowed)
-
-    if isinstance(default, bool):
-        if not isinstance(value, (bool, np.bool_)):
-            raise bad("expected true or false")
-        v: Any = bool(value)
-    elif isinstance(default, int):
-        if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
-            raise bad("expected an integer")
-        v = int(value)
-    elif isinstance(default, float):
-        if not _is_real(value):
-            raise bad("expected a number")
-        v = float(value)
-        if not math.isfinite(v):
-            raise bad("expected a finite number")
-    elif isinstance(default, str):
-        if not isinstance(value, str):
-            raise bad("expected a string")
-        v = value
-    elif isinstance(default, (tuple, list)):
-        if not isinstance(value, (list, tuple)) or not all(_is_real(e) for e in value):
-            raise bad(f"expected a list of {len(default)} numbers")
-        if len(value) != len(default):
-            raise bad(f"expected a list of {len(default)} numbers, got {len(value)}")
-        v = [float(e) for e in value]
-        if not all(math.isfinite(e) for e in v):
-            raise bad("expected finite numbers")
-    elif default is None or default is inspect.Parameter.empty:
-        v = value  # untyped parameter of a user-supplied op: passed through
-    else:
-        raise bad(f"unsupported parameter type {type(default).__name__}")
-
-    if isinstance(constraint, tuple) and isinstance(v, str):
-        if v not in constraint:
-            raise bad("not a valid choice", ", ".join(constraint))
-    elif isinstance(constraint, _Range):
-        for e in v if isinstance(v, list) else [v]:
-            if _is_real(e):
-                why = constraint.check(e)
-                if why:
-                    raise bad(why)
-    return v
-
-
 def validate_ops(ops: list, *, file: str | None = None, field: str = "teacher.ops") -> list[dict]:
     """Check a teacher's op list and return it normalised (every parameter filled in).
 
@@ -1155,32 +1186,8 @@ def validate_ops(ops: list, *, file: str | None = None, field: str = "teacher.op
                 allowed=", ".join(OPS.names()),
             )
         fn = OPS.get(name, file=file, field=f"{f_item}.op")
-        params = _params_of(fn)
-        known = dict(params)
-        constraints = getattr(fn, "_op_constraints", {})
-        for key in item:
-            if key != "op" and key not in known:
-                raise ConfigError(
-                    f"unknown parameter of op '{name}'",
-                    file=file,
-                    field=f"{f_item}.{key}",
-                    value=key,
-                    allowed=", ".join(known) or "no parameters",
-                )
-        norm: dict[str, Any] = {"op": name}
-        for pname, default in params:
-            if pname in item:
-                norm[pname] = _check_value(
-                    default,
-                    item[pname],
-                    constraints.get(pname),
-                    file=file,
-                    field=f"{f_item}.{pname}",
-                )
-            elif default is inspect.Parameter.empty:
-                raise ConfigError(f"op '{name}' needs parameter '{pname}'", file=file, field=f"{f_item}.{pname}")
-            else:
-                norm[pname] = list(default) if isinstance(default, tuple) else default
+        params = validate(op_params(fn), {k: v for k, v in item.items() if k != "op"}, file=file, prefix=f_item)
+        norm: dict[str, Any] = {"op": name, **params.model_dump()}
         out.append(norm)
     return out
 

@@ -6,6 +6,10 @@
 * ``synthetic``: procedurally generated scenes (sky gradient, ground, sun, shapes), unlimited.
 
 The split is by photograph, never by crop, so test crops come from scenes never seen in training.
+
+A source is a plugin (:mod:`e2gan_bench.plugins`): a :class:`Source` subclass with a nested ``Params`` model,
+constructed with its validated parameters and the concept's split seed, registered in :data:`SOURCES`
+(entry-point group ``e2gan_bench.source``).
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import skimage.data
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+from skimage.draw import disk, polygon
 
+from e2gan_bench import plugins
 from e2gan_bench.errors import ConfigError
+from e2gan_bench.plugins import parse_params
 from e2gan_bench.registry import Registry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -44,9 +52,13 @@ class SourceCrops:
 
 
 class Source:
-    Params: type[BaseModel]
+    """Base of every source. Hooks: :meth:`photos` (train and test photographs), :meth:`describe`.
 
-    def __init__(self, params: BaseModel) -> None:
+    ``Params`` must have ``min_crop`` / ``max_crop`` (fractions of a photograph's short side)."""
+
+    Params: ClassVar[type[plugins.Params]] = plugins.Params
+
+    def __init__(self, params: plugins.Params, split_seed: int = 0) -> None:
         self.p = params
 
     def photos(self) -> tuple[list[Photo], list[Photo]]:  # (train, test)
@@ -72,8 +84,6 @@ def _rgb(im: np.ndarray) -> np.ndarray:
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        import skimage.data
-
         im = getattr(skimage.data, name)()
         if isinstance(im, tuple):  # stereo pairs
             im = im[0]
@@ -82,6 +92,8 @@ def _skimage(name: str) -> Callable[[], np.ndarray]:
     return load
 
 
+# scikit-learn and matplotlib take about a second to import; their photographs are loaded (and the packages
+# imported) only when crops are cut, which a warm cache never does.
 def _sklearn(index: int) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         from sklearn.datasets import load_sample_images
@@ -121,20 +133,16 @@ BUILTIN_PHOTOS: dict[str, tuple[Callable[[], np.ndarray], bool]] = {
 }
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 @SOURCES.register("builtin-photos")
 class BuiltinPhotos(Source):
-    class Params(_Params):
+    class Params(plugins.Params):
         photos: tuple[str, ...] | None = None  # default: all
         test_photos: tuple[str, ...] | None = None  # default: drawn with the split seed
         n_test_photos: int = Field(4, ge=1)
         min_crop: float = Field(0.25, gt=0, le=1)
         max_crop: float = Field(0.6, gt=0, le=1)
 
-    def __init__(self, params: BaseModel, split_seed: int = 0) -> None:
+    def __init__(self, params: plugins.Params, split_seed: int = 0) -> None:
         super().__init__(params)
         p = self.p
         names = list(p.photos or BUILTIN_PHOTOS)
@@ -163,13 +171,13 @@ class BuiltinPhotos(Source):
 
 @SOURCES.register("folder")
 class FolderSource(Source):
-    class Params(_Params):
+    class Params(plugins.Params):
         path: str
         test_fraction: float = Field(0.2, gt=0, lt=1)
         min_crop: float = Field(0.5, gt=0, le=1)
         max_crop: float = Field(1.0, gt=0, le=1)
 
-    def __init__(self, params: BaseModel, split_seed: int = 0) -> None:
+    def __init__(self, params: plugins.Params, split_seed: int = 0) -> None:
         super().__init__(params)
         root = Path(self.p.path).expanduser()
         if not root.is_dir():
@@ -200,14 +208,14 @@ class FolderSource(Source):
 class SyntheticSource(Source):
     """Procedural landscapes: sky gradient, hills, sun, trees and blocks with random colours."""
 
-    class Params(_Params):
+    class Params(plugins.Params):
         n_scenes: int = Field(24, ge=2)
         n_test_scenes: int = Field(6, ge=1)
         size: int = Field(256, ge=32)
         min_crop: float = Field(0.5, gt=0, le=1)
         max_crop: float = Field(1.0, gt=0, le=1)
 
-    def __init__(self, params: BaseModel, split_seed: int = 0) -> None:
+    def __init__(self, params: plugins.Params, split_seed: int = 0) -> None:
         super().__init__(params)
         if self.p.n_test_scenes >= self.p.n_scenes:
             raise ConfigError("n_test_scenes must be below n_scenes", field="source.n_test_scenes",
@@ -215,8 +223,6 @@ class SyntheticSource(Source):
         self.split_seed = split_seed
 
     def _scene(self, i: int) -> np.ndarray:
-        from skimage.draw import disk, polygon
-
         s = self.p.size
         rng = np.random.default_rng(10_000 + i)
         y = np.linspace(0, 1, s)[:, None, None]
@@ -247,10 +253,8 @@ class SyntheticSource(Source):
 
 
 def build_source(kind: str, params: dict[str, Any], split_seed: int, *, file: str | None = None) -> Source:
-    from e2gan_bench.config import validate
-
     cls = SOURCES.get(kind, file=file, field="source.kind")
-    p = validate(cls.Params, params, file=file, prefix="source")
+    p = parse_params(cls, params, file=file, field="source")
     try:
         return cls(p, split_seed=split_seed)
     except ConfigError as exc:  # the source knows the field, the caller knows the file

@@ -6,35 +6,48 @@
   same file names); it provides its own inputs, so the concept's source is not used.
 * ``diffusers``: InstructPix2Pix (the paper's setting) from a local model folder or the local
   Hugging Face cache — never downloaded inside a run.
+
+A teacher is a plugin (:mod:`e2gan_bench.plugins`): a :class:`Teacher` subclass with a nested ``Params``
+model, registered in :data:`TEACHERS` (entry-point group ``e2gan_bench.teacher``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from e2gan_bench import plugins
+from e2gan_bench.data.ops import apply_ops, validate_ops
+from e2gan_bench.data.sources import IMAGE_SUFFIXES
 from e2gan_bench.errors import ConfigError
+from e2gan_bench.plugins import parse_params
 from e2gan_bench.registry import Registry
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 class Teacher:
-    Params: type[BaseModel]
-    provides_pairs = False
+    """Base of every teacher. Hooks: :meth:`edit` (or :meth:`pairs` with ``provides_pairs``),
+    :meth:`describe`."""
 
-    def __init__(self, params: BaseModel, *, file: str | None = None) -> None:
+    Params: ClassVar[type[plugins.Params]] = plugins.Params
+    #: the teacher brings its own (input, target) pairs (:meth:`pairs`); the concept's source is not used
+    provides_pairs: ClassVar[bool] = False
+    #: the output depends on the concept's prompt, which then enters the data key
+    uses_prompt: ClassVar[bool] = False
+
+    def __init__(self, params: plugins.Params, *, file: str | None = None) -> None:
         self.p = params
         self.file = file
 
     def edit(self, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
         """uint8 N×H×W×3 -> uint8 N×H×W×3."""
+        raise NotImplementedError
+
+    def pairs(self, resolution: int, split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(train inputs, train targets, test inputs, test targets), uint8, for ``provides_pairs`` teachers."""
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
@@ -50,18 +63,14 @@ TEACHERS: Registry[type[Teacher]] = Registry("teacher")
 
 @TEACHERS.register("procedural")
 class ProceduralTeacher(Teacher):
-    class Params(_Params):
+    class Params(plugins.Params):
         ops: list[dict[str, Any]] = Field(min_length=1)
 
-    def __init__(self, params: BaseModel, *, file: str | None = None) -> None:
-        from e2gan_bench.data.ops import validate_ops
-
+    def __init__(self, params: plugins.Params, *, file: str | None = None) -> None:
         super().__init__(params, file=file)
         self.ops = validate_ops(list(params.ops), file=file, field="teacher.ops")
 
     def edit(self, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
-        from e2gan_bench.data.ops import apply_ops
-
         out = np.empty_like(images)
         for i, im in enumerate(images):
             y = apply_ops(im, self.ops, seed=seed * 1_000_003 + i)
@@ -74,7 +83,7 @@ class ProceduralTeacher(Teacher):
 
 @TEACHERS.register("folder-pairs")
 class FolderPairsTeacher(Teacher):
-    class Params(_Params):
+    class Params(plugins.Params):
         path: str
         inputs: str = "A"
         targets: str = "B"
@@ -82,15 +91,13 @@ class FolderPairsTeacher(Teacher):
 
     provides_pairs = True
 
-    def __init__(self, params: BaseModel, *, file: str | None = None) -> None:
+    def __init__(self, params: plugins.Params, *, file: str | None = None) -> None:
         super().__init__(params, file=file)
         root = Path(params.path).expanduser()
         a, b = root / params.inputs, root / params.targets
         for d, fld in ((a, "teacher.inputs"), (b, "teacher.targets")):
             if not d.is_dir():
                 raise ConfigError("folder not found", file=file, field=fld, value=str(d))
-        from e2gan_bench.data.sources import IMAGE_SUFFIXES
-
         names = sorted(f.name for f in a.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         missing = [n for n in names if not (b / n).is_file()]
         if missing:
@@ -122,7 +129,9 @@ class FolderPairsTeacher(Teacher):
 class DiffusersTeacher(Teacher):
     """StableDiffusionInstructPix2PixPipeline from local weights (``model`` = folder or cached hub id)."""
 
-    class Params(_Params):
+    uses_prompt = True
+
+    class Params(plugins.Params):
         model: str = "timbrooks/instruct-pix2pix"
         steps: int = Field(20, ge=1)
         guidance_scale: float = 7.5
@@ -132,6 +141,8 @@ class DiffusersTeacher(Teacher):
         device: str = "auto"
         dtype: str = "auto"
 
+    # torch and diffusers are imported when a diffusion teacher runs: diffusers is an optional extra and the
+    # procedural data path needs neither.
     def _pipeline(self):
         try:
             import torch
@@ -170,7 +181,5 @@ class DiffusersTeacher(Teacher):
 
 
 def build_teacher(kind: str, params: dict[str, Any], *, file: str | None = None) -> Teacher:
-    from e2gan_bench.config import validate
-
     cls = TEACHERS.get(kind, file=file, field="teacher.kind")
-    return cls(validate(cls.Params, params, file=file, prefix="teacher"), file=file)
+    return cls(parse_params(cls, params, file=file, field="teacher"), file=file)

@@ -1,11 +1,16 @@
-"""The local executor: runs a suite's grid with progress, skipping finished runs (resume)."""
+"""The local executor: trains what is not trained yet, evaluates what has no up-to-date evaluation, skips the
+rest (resume). Training and evaluation are separate steps: a run is evaluated from its stored artifact, so
+re-scoring under new metric backends (``e2gan-bench evaluate``) never retrains."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +18,18 @@ from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from e2gan_bench.cache import write_json
 from e2gan_bench.data.dataset import build_dataset
-from e2gan_bench.errors import UserError
+from e2gan_bench.errors import CheckpointError, UserError
 from e2gan_bench.harness.spec import RunSpec
-from e2gan_bench.harness.store import ResultsStore
-from e2gan_bench.metrics.evaluate import evaluate, latency_for, sample_grid
+from e2gan_bench.harness.store import TRAINING, ResultsStore
+from e2gan_bench.metrics.evaluate import EvaluationPlan, evaluate, plan_evaluation, sample_grid
 from e2gan_bench.metrics.provenance import environment
 from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
 from e2gan_bench.record import RunRecord
-from e2gan_bench.training.base import load_or_train_base
+from e2gan_bench.training.artifacts import load_generator, training_summary
+from e2gan_bench.training.base import BaseCheckpoint, load_base, load_or_train_base
 from e2gan_bench.training.methods import run_method
-from e2gan_bench.util import write_json
 
 
 def _progress(console: Console) -> Progress:
@@ -31,103 +37,173 @@ def _progress(console: Console) -> Progress:
                     console=console)
 
 
-def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, console: Console,
-              fail_fast: bool = False) -> dict[str, Any]:
-    """Run every spec whose key is not in the store. Returns counts."""
+@dataclass
+class Counts:
+    total: int = 0
+    cached: int = 0
+    done: int = 0  # trained and evaluated
+    reevaluated: int = 0  # evaluated again from a stored artifact
+    failed: int = 0
+    untrained: int = 0  # evaluation only: no artifact to evaluate
+    failures: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        text = f"{self.done} run(s) computed, {self.cached} already in the store, {self.failed} failed"
+        if self.reevaluated:
+            text += f", {self.reevaluated} re-evaluated from stored artifacts (not retrained)"
+        if self.untrained:
+            text += f", {self.untrained} not trained yet (run `e2gan-bench run` first)"
+        return text
+
+
+class _Plans:
+    """One evaluation plan per distinct evaluation settings (resolving backends loads extractors)."""
+
+    def __init__(self) -> None:
+        self._plans: dict[str, EvaluationPlan] = {}
+
+    def __call__(self, s: RunSpec) -> EvaluationPlan:
+        k = s.eval.model_dump_json()
+        if k not in self._plans:
+            self._plans[k] = plan_evaluation(s.eval)
+        return self._plans[k]
+
+
+def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, console: Console, *, fail_fast: bool = False,
+              train: bool = True, force: bool = False) -> Counts:
+    """Bring every spec's record up to date. ``train=False`` (``evaluate``): never train, count runs without an
+    artifact as untrained. ``force``: evaluate again even when the stored evaluation is current."""
     store.clean_staging()
+    plans = _Plans()
+    counts = Counts(total=len(specs))
     todo = []
     for s in specs:
-        if store.has(s.key):
-            store.link(s.suite, s.key, s.method)
+        rec = store.get(s.key)
+        if not force and rec is not None and rec.status == "ok" and rec.eval_key == plans(s).key:
+            store.link(s.suite, s.key, s.method.name)
+            counts.cached += 1
+        elif not train and not store.has_artifacts(s.train_key):
+            counts.untrained += 1
         else:
             todo.append(s)
-    counts = {"total": len(specs), "cached": len(specs) - len(todo), "done": 0, "failed": 0}
     if not todo:
         return counts
     encoder = CachedPromptEncoder(default_encoder(), cache_dir)
     with _progress(console) as progress:
         overall = progress.add_task("runs", total=len(todo))
-        bases: dict[str, Any] = {}
+        bases = _bases(todo, cache_dir, encoder, progress, train)
         for s in todo:
-            if s.base is not None and s.base.key not in bases:
-                t = progress.add_task(f"base model ({len(s.base.concepts)} concepts)", total=s.base.spec.budget.steps)
-                bases[s.base.key] = load_or_train_base(s.base, cache_dir, encoder,
-                                                      on_step=lambda i, t=t: progress.advance(t))
-                progress.update(t, completed=s.base.spec.budget.steps)
-        for s in todo:
-            task = progress.add_task(s.label, total=max(1, s.recipe.budget.steps))
+            trained = store.has_artifacts(s.train_key)
+            steps = 1 if trained else max(1, s.method.budget.steps)
+            task = progress.add_task(("evaluate " if trained else "") + s.label, total=steps)
             try:
-                rec = run_one(s, store, cache_dir, encoder, bases.get(s.base.key) if s.base else None,
+                rec = run_one(s, store, cache_dir, encoder, bases.get(s.base_key), plans(s),
                               on_step=lambda i, task=task: progress.advance(task))
-                counts["done"] += 1
+                if trained:
+                    counts.reevaluated += 1
+                else:
+                    counts.done += 1
             except (UserError, KeyboardInterrupt):
                 raise
             except Exception as exc:  # a bug or numerical failure in one run: record it, go on
                 if fail_fast:
                     raise
-                counts["failed"] += 1
+                counts.failed += 1
+                counts.failures.append(s.label)
                 console.print(f"[red]run failed[/red] {s.label}: {type(exc).__name__}: {exc}")
                 rec = None
-                (cache_dir / "failures.log").parent.mkdir(parents=True, exist_ok=True)
+                cache_dir.mkdir(parents=True, exist_ok=True)
                 with open(cache_dir / "failures.log", "a") as f:
                     f.write(f"{s.key} {s.label}\n{traceback.format_exc()}\n")
-            progress.update(task, completed=max(1, s.recipe.budget.steps), visible=False)
+            progress.update(task, completed=steps, visible=False)
             if rec is not None:
-                progress.console.print(
-                    f"  {s.label}: psnr {rec.psnr:.2f}  kid {rec.kid:.4f}  train {rec.train_seconds:.1f}s  "
-                    f"stored {rec.stored_bytes:,} B")
+                progress.console.print(f"  {s.label}: " + "  ".join(
+                    f"{m} {rec.value(m):{fmt}}" for m, fmt in (("psnr", ".2f"), ("kid", ".4f"), ("train_seconds", ".1f"))
+                    if rec.value(m) is not None))
             progress.advance(overall)
     return counts
 
 
-def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPromptEncoder, base: Any,
-            on_step: Any = None) -> RunRecord:
+def _bases(specs: list[RunSpec], cache_dir: Path, encoder: CachedPromptEncoder, progress: Progress,
+           train: bool) -> dict[str, BaseCheckpoint]:
+    """The base models the specs need: loaded, or trained first (``train``)."""
+    bases: dict[str, BaseCheckpoint] = {}
+    for s in specs:
+        if s.base_key is None or s.base_key in bases:
+            continue
+        found = load_base(cache_dir, s.base_key)
+        if found is None and (not train or s.base is None):
+            raise CheckpointError("the base model these runs were trained from is not stored; `e2gan-bench run` "
+                                  "the suite to rebuild it", file=str(cache_dir / "base" / s.base_key))
+        if found is None:
+            plan = s.base
+            t = progress.add_task(f"base model ({len(plan.concepts)} concepts)", total=plan.spec.budget.steps)
+            found = load_or_train_base(plan, cache_dir, encoder, on_step=lambda i, t=t: progress.advance(t))
+            progress.update(t, completed=plan.spec.budget.steps)
+        bases[s.base_key] = found
+    return bases
+
+
+def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPromptEncoder,
+            base: BaseCheckpoint | None, plan: EvaluationPlan, on_step: Callable[[int], None] | None = None) -> RunRecord:
+    """Train the run if its artifact is not stored yet, then evaluate it from the artifact and store the record."""
     ds = build_dataset(s.concept, s.data, cache_dir, file=s.concept_file)
     emb = encoder.encode(s.concept.prompt)
+    if not store.has_artifacts(s.train_key):
+        with store.new_artifacts(s.train_key) as staged:
+            outcome = run_method(s.method, ds, emb, s.seed, s.model_kwargs, s.ndf, staged,
+                                 base_state=base.state if base is not None else None, on_step=on_step)
+            summary = training_summary(outcome)
+            write_json(staged / TRAINING, summary)
+            write_json(staged / "config.json", s.config())
+            if summary["curve"]:
+                (staged / "curve.csv").write_text(_csv(summary["curve"]))
+    summary = store.training(s.train_key)
+    G = load_generator(s.method, s.model_kwargs, s.seed, store.artifact_dir(s.train_key), summary,
+                       base.state if base is not None else None)
+    ev = evaluate(plan, G, ds, emb, arch=s.method.arch, model_kwargs=s.model_kwargs, training=summary,
+                  cache_dir=cache_dir)
+    rec = RunRecord(
+        key=s.key, train_key=s.train_key, eval_key=plan.key, concept=s.concept.name, method=s.method.name,
+        seed=s.seed, reference=s.method.reference, **ev.values,
+        search_seconds=summary.get("search_seconds"), search_flops=float(summary.get("search_flops") or 0),
+        total_params=summary.get("total_params"), n_train_used=summary.get("n_train_used"), n_test=len(ev.outputs),
+        eval_seconds=ev.seconds,
+        backends={**ev.backends, "text_encoder": f"{encoder.info.name}@{encoder.info.weights}"},
+        provenance={**environment(), "data": ds.provenance, "base": s.base_key,
+                    "text_encoder": encoder.info.__dict__},
+        details={**summary.get("details", {}), **ev.details, "artifacts": summary.get("artifacts", [])},
+    )
     staged = store.staging(s.key)
     try:
-        outcome = run_method(s.recipe, ds, emb, s.seed, s.model_kwargs, s.ndf, staged,
-                             base_state=base.state if base is not None else None, on_step=on_step)
-        metrics, backends, out = evaluate(outcome.G, ds, emb, s.eval, cache_dir)
-        if s.eval.latency and s.recipe.arch != "identity":
-            lat, backends["latency_ms"], outcome.details["latency"] = latency_for(
-                outcome.G, s.recipe.arch, s.model_kwargs, s.data.resolution, s.eval, cache_dir)
-            metrics["latency_ms"] = lat
-        res = outcome.train
-        rec = RunRecord(
-            key=s.key, concept=s.concept.name, method=s.method, seed=s.seed, reference=s.recipe.reference,
-            **{k: v for k, v in metrics.items()},
-            train_seconds=res.seconds + outcome.search_seconds,
-            train_flops=float(res.flops + outcome.search_flops),
-            search_seconds=outcome.search_seconds,
-            search_flops=float(outcome.search_flops),
-            trainable_params=res.trainable_params,
-            peak_memory_bytes=res.peak_memory_bytes,
-            total_params=outcome.details.get("total_params"),
-            stored_bytes=outcome.stored_bytes,
-            n_train_used=outcome.n_train_used,
-            backends={**backends, "text_encoder": f"{encoder.info.name}@{encoder.info.weights}"},
-            provenance={**environment(), "data": ds.provenance, "base": base.key if base is not None else None,
-                        "text_encoder": encoder.info.__dict__},
-            details={**outcome.details, "artifacts": outcome.artifacts},
-        )
-        write_json(staged / "config.json", {
-            "concept": s.concept.model_dump(), "method": s.method, "recipe": s.recipe.model_dump(), "seed": s.seed,
-            "data": s.data.__dict__, "model": s.model_kwargs, "eval": s.eval.model_dump(),
-            "base": s.base.key if s.base else None})
+        write_json(staged / "config.json", s.config())
         if s.eval.samples_in_grid:
-            grid = sample_grid(ds.src_test, ds.tgt_test, out, s.eval.samples_in_grid)
+            grid = sample_grid(ds.src_test, ds.tgt_test, ev.outputs, s.eval.samples_in_grid)
             Image.fromarray(grid).save(staged / "samples.png")
-        if res.curve:
-            buf = io.StringIO()
-            keys = sorted({k for row in res.curve for k in row}, key=lambda k: (k != "step", k))
-            w = csv.DictWriter(buf, fieldnames=keys)
-            w.writeheader()
-            w.writerows(res.curve)
-            (staged / "curve.csv").write_text(buf.getvalue())
         store.commit(rec, staged, s.suite)
-        return rec
     finally:
         if staged.exists():
             shutil.rmtree(staged, ignore_errors=True)
+    return rec
 
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    keys = sorted({k for row in rows for k in row}, key=lambda k: (k != "step", k))
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def stored_specs(store: ResultsStore) -> tuple[list[RunSpec], list[str]]:
+    """The specs of every run in the store, from their stored configuration (to evaluate them without suites),
+    and the run folders that cannot be evaluated that way (written by an older version: no configuration)."""
+    specs, skipped = [], []
+    for _, rec in store.records():
+        path = store.run_dir(rec.key) / "config.json"
+        try:
+            specs.append(RunSpec.from_config(json.loads(path.read_text()), file=str(path)))
+        except (OSError, ValueError, UserError):
+            skipped.append(str(path.parent))
+    return specs, skipped

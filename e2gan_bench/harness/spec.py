@@ -1,16 +1,34 @@
-"""Suite expansion: a suite YAML becomes a grid of RunSpec (concept × method × seed), each keyed
-by the hash of everything that determines its result."""
+"""Suite expansion: a suite YAML becomes a grid of :class:`RunSpec` (concept × method × seed), with its keys.
+
+* **training key** — everything that determines the trained artifact: the concept and its data, the method
+  (label and description excluded: two labels for the same method share one training), the seed, the model
+  sizes, the base model's key, the prompt encoder, and the code of ``data/``, ``models/`` and ``training/``.
+* **run key** — the training key plus the evaluation settings: one stored record per run.
+* **evaluation key** (:func:`e2gan_bench.metrics.evaluate.plan_evaluation`) — evaluation settings, metric
+  parameters, metric backends with their weights hashes, and metric code. A record whose evaluation key is
+  out of date is re-evaluated from its stored artifact; it is never retrained.
+
+Code enters keys as :func:`e2gan_bench.util.code_version` fingerprints, which ignore docstrings, comments and
+formatting: such edits keep every stored result.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2gan_bench.config import BaseSpec, Concept, EvalSpec, MethodRecipe, Suite, deep_merge, validate
+from e2gan_bench.config import BaseSpec, Concept, EvalSpec, Method, MethodEntry, Suite, deep_merge, validate
 from e2gan_bench.data.dataset import DataSettings, dataset_key
 from e2gan_bench.errors import ConfigError
-from e2gan_bench.resources import Catalog
+from e2gan_bench.metrics.evaluate import metrics_for
+from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
+from e2gan_bench.plugins import parse_params
+from e2gan_bench.resources import Catalog, find_suite
+from e2gan_bench.training.base import BasePlan, select_base_concepts
+from e2gan_bench.training.rank_search import RANK_SEARCHES
+from e2gan_bench.training.selection import DATA_SELECTORS
 from e2gan_bench.util import code_version, content_key
 
 #: default model sizes when a suite does not set them (CPU-sized)
@@ -21,18 +39,8 @@ DEFAULT_MODEL: dict[str, dict[str, Any]] = {
     "discriminator": {"ndf": 32},
 }
 
-
-@dataclass(frozen=True)
-class BasePlan:
-    """The suite's shared base generator: which concepts, how trained, its cache key."""
-
-    spec: BaseSpec
-    concepts: tuple[Concept, ...]
-    data: tuple[DataSettings, ...]
-    data_keys: tuple[str, ...]
-    model_kwargs: dict[str, Any]
-    ndf: int
-    key: str
+#: The code a trained artifact depends on.
+TRAIN_CODE = ("data", "models", "training")
 
 
 @dataclass(frozen=True)
@@ -40,34 +48,56 @@ class RunSpec:
     suite: str
     concept: Concept
     concept_file: str
-    method: str
-    recipe: MethodRecipe
+    method: Method  # resolved: the suite's overrides applied, ``name`` is the method's label in the suite
     seed: int
     data: DataSettings
     data_key: str
     model_kwargs: dict[str, Any]
     ndf: int
     eval: EvalSpec
-    base: BasePlan | None
-    key: str = field(default="")
+    base: BasePlan | None  # how to train the base model (None: not base-initialised, or restored from a store)
+    base_key: str | None
+    train_key: str
+    key: str
 
     @property
     def label(self) -> str:
-        return f"{self.concept.name} × {self.method} × seed {self.seed}"
+        return f"{self.concept.name} × {self.method.name} × seed {self.seed}"
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to evaluate this run again without its suite (``config.json``)."""
+        return {"suite": self.suite, "concept": self.concept.model_dump(), "concept_file": self.concept_file,
+                "method": self.method.model_dump(), "seed": self.seed, "data": self.data.__dict__,
+                "data_key": self.data_key, "model": self.model_kwargs, "ndf": self.ndf,
+                "eval": self.eval.model_dump(), "base": self.base_key, "train_key": self.train_key, "key": self.key}
+
+    @classmethod
+    def from_config(cls, d: dict[str, Any], *, file: str) -> RunSpec:
+        """The spec a stored ``config.json`` describes (raises ConfigError naming the file when it cannot)."""
+        try:
+            return cls(d["suite"], Concept.model_validate(d["concept"]), d["concept_file"],
+                       Method.model_validate(d["method"]), int(d["seed"]), DataSettings(**d["data"]), d["data_key"],
+                       dict(d["model"]), int(d["ndf"]), EvalSpec.model_validate(d["eval"]), None, d["base"],
+                       d["train_key"], d["key"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"stored run configuration from an older version or damaged ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:100]}); run its suite again", file=file) from None
 
 
 def model_kwargs(suite: Suite, arch: str) -> dict[str, Any]:
     return {**DEFAULT_MODEL.get(arch, {}), **suite.model.get(arch, {})}
 
 
-def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, cache_dir: Path | None) -> BasePlan:
-    from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
-    from e2gan_bench.training.base import BASE_SELECTORS
+def check_plugins(method: Method, *, file: str, prefix: str) -> None:
+    """The method's plugins exist and accept their parameters (fails before anything trains)."""
+    search = RANK_SEARCHES.get(method.lora.search, file=file, field=f"{prefix}.lora.search")
+    parse_params(search, method.lora.search_params, file=file, field=f"{prefix}.lora.search_params")
+    sel = DATA_SELECTORS.get(method.data.selector, file=file, field=f"{prefix}.data.selector")
+    parse_params(sel, method.data.params, file=file, field=f"{prefix}.data.params",
+                 offered={"features": method.data.features}, offered_field=f"{prefix}.data")
 
-    selector = BASE_SELECTORS.get(spec.selector, file=suite_file, field="base.selector")
-    if spec.selector == "list" and not spec.concepts:
-        raise ConfigError("a suite with a base-initialised method needs base.concepts (or base.selector: "
-                          "representative | random | single)", file=suite_file, field="base.concepts")
+
+def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, encoder: CachedPromptEncoder) -> BasePlan:
     for i, n in enumerate(spec.concepts):
         catalog.concept(n, file=suite_file, field=f"base.concepts[{i}]")
     if spec.pool:
@@ -75,8 +105,7 @@ def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, 
     else:  # every concept of the bank that the suite does not evaluate: targets stay unseen
         pool_names = [n for n in catalog.concept_names() if n not in suite.concepts]
     pool = [catalog.concept(n) for n in pool_names]
-    encoder = CachedPromptEncoder(default_encoder(), cache_dir or Path.home() / ".cache" / "e2gan-bench")
-    names = selector(spec, pool, encoder, spec.seed)
+    names = select_base_concepts(spec, pool, encoder, file=suite_file)
     concepts = tuple(catalog.concept(n, file=suite_file, field="base.concepts") for n in names)
     settings = tuple(DataSettings.for_concept(c, suite.data) for c in concepts)
     keys = tuple(dataset_key(c, s, file=catalog.concept_file(c.name)) for c, s in zip(concepts, settings, strict=True))
@@ -89,58 +118,84 @@ def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, 
     return BasePlan(spec, concepts, settings, keys, mk, ndf, key)
 
 
-def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Path | None = None) -> list[RunSpec]:
-    """Every run of the suite, in (concept, method, seed) order."""
-    recipes: list[tuple[str, MethodRecipe]] = []
+def resolve_methods(suite: Suite, catalog: Catalog, suite_file: str) -> list[Method]:
+    """The suite's methods with their overrides applied (and the suite-wide budget), checked."""
+    methods: list[Method] = []
     for i, entry in enumerate(suite.methods):
-        base = catalog.recipe(entry.recipe_name, file=suite_file, field=f"methods[{i}]")
-        merged = deep_merge(base.model_dump(), {"budget": dict(suite.budget)} if suite.budget else {})
+        start = catalog.method(entry.starts_from, file=suite_file, field=f"methods[{i}]")
+        merged = deep_merge(start.model_dump(), {"budget": dict(suite.budget)} if suite.budget else {})
         merged = deep_merge(merged, entry.overrides)
         merged["name"] = entry.name
-        if base.reference:
-            merged["budget"] = base.budget.model_dump()
-        recipes.append((entry.name, validate(MethodRecipe, merged, file=suite_file, prefix=f"methods[{i}]")))
-    names = [n for n, _ in recipes]
+        if start.reference:
+            merged["budget"] = start.budget.model_dump()
+        method = validate(Method, merged, file=suite_file, prefix=f"methods[{i}]")
+        check_plugins(method, file=suite_file, prefix=f"methods[{i}]")
+        methods.append(method)
+    names = [m.name for m in methods]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise ConfigError("method listed twice", file=suite_file, field="methods", value=sorted(dup)[0])
+    return methods
+
+
+def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Path | None = None) -> list[RunSpec]:
+    """Every run of the suite, in (concept, method, seed) order."""
+    methods = resolve_methods(suite, catalog, suite_file)
+    metrics_for(suite.eval, file=suite_file)  # metric parameters are checked before anything runs
+    encoder = CachedPromptEncoder(default_encoder(), cache_dir or Path.home() / ".cache" / "e2gan-bench")
     plans: dict[str, BasePlan] = {}
 
-    def plan_for(recipe: MethodRecipe, i: int) -> BasePlan:
+    def plan_for(method: Method, i: int) -> BasePlan:
         """The suite's base spec, with the method's own ``base`` overrides (for base ablations)."""
-        spec = validate(BaseSpec, deep_merge(suite.base.model_dump(), recipe.base or {}), file=suite_file,
+        spec = validate(BaseSpec, deep_merge(suite.base.model_dump(), method.base or {}), file=suite_file,
                         prefix=f"methods[{i}].base")
         k = spec.model_dump_json()
         if k not in plans:
-            plans[k] = _base_plan(suite, spec, catalog, suite_file, cache_dir)
+            plans[k] = _base_plan(suite, spec, catalog, suite_file, encoder)
         return plans[k]
 
-    base_plans = {name: plan_for(r, i) for i, (name, r) in enumerate(recipes) if r.init == "base"}
-    from e2gan_bench.models.text import default_encoder
-
-    enc = default_encoder().info
+    base_plans = {m.name: plan_for(m, i) for i, m in enumerate(methods) if m.init == "base"}
+    enc = encoder.info
+    ndf = int(model_kwargs(suite, "discriminator")["ndf"])
     specs = []
     for j, cname in enumerate(suite.concepts):
         concept = catalog.concept(cname, file=suite_file, field=f"concepts[{j}]")
         cfile = catalog.concept_file(cname)
         settings = DataSettings.for_concept(concept, suite.data)
         dkey = dataset_key(concept, settings, file=cfile)
-        for name, recipe in recipes:
-            mk = model_kwargs(suite, recipe.arch)
-            if recipe.init == "base" and recipe.arch != "e2gan":
+        for method in methods:
+            mk = model_kwargs(suite, method.arch)
+            if method.init == "base" and method.arch != "e2gan":
                 raise ConfigError("only the e2gan architecture has a base model", file=suite_file,
-                                  field=f"methods.{name}.arch", value=recipe.arch)
-            if recipe.init == "base":
-                mk = base_plans[name].model_kwargs
-            ndf = int(model_kwargs(suite, "discriminator")["ndf"])
+                                  field=f"methods.{method.name}.arch", value=method.arch)
+            base = base_plans.get(method.name)
+            if base is not None:
+                mk = base.model_kwargs
             for seed in suite.seeds:
-                recipe_desc = recipe.model_dump(exclude={"name", "description"})
-                key = content_key(
-                    "run", concept.model_dump(), dkey, recipe_desc, seed, mk, ndf, suite.eval.model_dump(),
-                    base_plans[name].key if recipe.init == "base" else None, enc.name, enc.weights,
-                    code_version("models", "training", "metrics", "data"),
-                    n=20,
-                )
-                specs.append(RunSpec(suite.name, concept, cfile, name, recipe, seed, settings, dkey, mk, ndf,
-                                     suite.eval, base_plans.get(name), key))
+                train_key = content_key(
+                    "train", concept.model_dump(), dkey, method.model_dump(exclude={"name", "description"}), seed, mk,
+                    ndf, base.key if base else None, enc.name, enc.weights, code_version(*TRAIN_CODE), n=20)
+                key = content_key("run", train_key, suite.eval.model_dump(), n=20)
+                specs.append(RunSpec(suite.name, concept, cfile, method, seed, settings, dkey, mk, ndf, suite.eval,
+                                     base, base.key if base else None, train_key, key))
     return specs
+
+
+def suite_with_rank_search(name_or_path: str, rank_search: str | None, catalog: Catalog) -> tuple[Suite, Path]:
+    """A suite, with ``--rank-search`` applied to every LoRA method: the method is renamed
+    ``<method>-rs-<search>`` and its search parameters are dropped (they belong to the search it replaces)."""
+    s, path = find_suite(name_or_path)
+    if not rank_search:
+        return s, path
+    RANK_SEARCHES.get(rank_search, field="--rank-search")
+    slug = re.sub(r"[^a-z0-9]+", "-", rank_search.split(":")[-1].lower()).strip("-")[:24] or "custom"
+    methods = []
+    for i, m in enumerate(s.methods):
+        start = catalog.method(m.starts_from, file=str(path), field=f"methods[{i}]")
+        trainable = m.overrides.get("trainable", start.trainable)
+        if trainable.startswith("lora"):
+            lora = {k: v for k, v in m.overrides.get("lora", {}).items() if k != "search_params"}
+            m = MethodEntry(name=f"{m.name}-rs-{slug}", method=m.starts_from,
+                            overrides={**m.overrides, "lora": {**lora, "search": rank_search}})
+        methods.append(m)
+    return s.model_copy(update={"methods": tuple(methods)}), path

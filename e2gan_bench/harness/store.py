@@ -1,19 +1,24 @@
-"""Results store: SQLite (WAL) index + a folder per run (config, record, artifacts, samples, curve).
+"""Results store: SQLite (WAL) index of run records, a folder per run, and a folder per trained artifact.
 
-A run folder is written under a temporary name and renamed into place, then the record is
-inserted; an interrupted run leaves nothing behind, and a finished one is never recomputed.
+* ``OUT/artifacts/<training key>/``: what training left (weights a concept must keep, ``training.json`` with the
+  training measurements, ``config.json``, ``curve.csv``) — shared by every run that evaluates the same training.
+* ``OUT/runs/<run key>/``: one evaluation of it (``record.json``, ``config.json``, ``samples.png``).
+
+Both folders are written under a temporary name and renamed into place (:func:`e2gan_bench.cache.atomic_dir`),
+then the record is indexed: an interrupted run leaves nothing behind, and a finished one is never recomputed.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-import tempfile
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
-from e2gan_bench.errors import UserError
+from e2gan_bench.cache import atomic_dir, move_into_place, remove_temporaries, temp_dir_for
+from e2gan_bench.errors import CheckpointError, UserError
 from e2gan_bench.record import RunRecord
 
 SCHEMA = """
@@ -34,6 +39,8 @@ CREATE TABLE IF NOT EXISTS suite_runs (
 );
 """
 
+TRAINING = "training.json"
+
 
 class ResultsStore:
     def __init__(self, root: Path) -> None:
@@ -52,6 +59,31 @@ class ResultsStore:
         con.execute("PRAGMA synchronous=NORMAL")
         return con
 
+    # ------------------------------------------------------------------------------------------ artifacts
+
+    def artifact_dir(self, train_key: str) -> Path:
+        return self.root / "artifacts" / train_key
+
+    def has_artifacts(self, train_key: str) -> bool:
+        return (self.artifact_dir(train_key) / TRAINING).is_file()
+
+    @contextmanager
+    def new_artifacts(self, train_key: str) -> Iterator[Path]:
+        """A folder to train into; it becomes ``artifacts/<train_key>`` when the block succeeds."""
+        with atomic_dir(self.artifact_dir(train_key)) as tmp:
+            yield tmp
+
+    def training(self, train_key: str) -> dict[str, Any]:
+        """The training measurements stored with an artifact (CheckpointError when missing or unreadable)."""
+        path = self.artifact_dir(train_key) / TRAINING
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"missing or unreadable training record ({type(exc).__name__}); run the suite "
+                                  "again to retrain it", file=str(path)) from None
+
+    # ------------------------------------------------------------------------------------------ records
+
     def run_dir(self, key: str) -> Path:
         return self.root / "runs" / key
 
@@ -65,16 +97,14 @@ class ResultsStore:
             return con.execute("SELECT 1 FROM runs WHERE key = ? AND status = 'ok'", (key,)).fetchone() is not None
 
     def staging(self, key: str) -> Path:
-        (self.root / "runs").mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=self.root / "runs", prefix=f".{key}."))
+        """A temporary run folder; :meth:`commit` moves it into place."""
+        return temp_dir_for(self.run_dir(key))
 
     def commit(self, record: RunRecord, staged: Path, suite: str) -> None:
-        """Move the staged folder into place and index the record (atomic from the reader's view)."""
+        """Move the staged folder into place and index the record (atomic from the reader's view); a record with
+        the same key (an earlier evaluation) is replaced."""
         (staged / "record.json").write_text(record.model_dump_json(indent=2))
-        final = self.run_dir(record.key)
-        if final.exists():
-            shutil.rmtree(final)
-        staged.rename(final)
+        move_into_place(staged, self.run_dir(record.key))
         with closing(self._connect()) as con, con:
             con.execute(
                 "INSERT OR REPLACE INTO runs(key, concept, method, seed, status, record, created) VALUES (?,?,?,?,?,?,?)",
@@ -100,14 +130,6 @@ class ResultsStore:
         return [(m, RunRecord.model_validate_json(r)) for m, r in rows]
 
     def clean_staging(self) -> None:
-        runs = self.root / "runs"
-        if runs.is_dir():
-            for p in runs.glob(".*"):
-                shutil.rmtree(p, ignore_errors=True)
-
-
-def read_record(path: Path) -> RunRecord:
-    try:
-        return RunRecord.model_validate(json.loads(Path(path).read_text()))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"unreadable run record ({type(exc).__name__})", file=str(path)) from None
+        """Remove what interrupted runs left (dot-named temporaries)."""
+        remove_temporaries(self.root / "runs")
+        remove_temporaries(self.root / "artifacts")

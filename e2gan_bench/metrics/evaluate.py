@@ -1,8 +1,10 @@
-"""Evaluate a trained generator on a concept's held-out test split against the teacher."""
+"""Evaluate a trained generator on a concept's held-out test split against the teacher, with every registered
+metric, and the evaluation key that says when a stored evaluation is out of date."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,48 +12,87 @@ import numpy as np
 
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.data.dataset import PairedDataset
-from e2gan_bench.metrics.features import FeatureCache, get_extractor
-from e2gan_bench.metrics.quality import quality
+from e2gan_bench.errors import ConfigError
+from e2gan_bench.metrics.base import Backend, EvalContext, Metric, MetricUnavailable, all_metrics
 from e2gan_bench.models.generators import Generator
+from e2gan_bench.models.tensors import generate
 from e2gan_bench.models.text import PromptEmbedding
-from e2gan_bench.training.trainer import generate
+from e2gan_bench.plugins import parse_params
+from e2gan_bench.util import code_version, content_key
+
+#: The code an evaluation's numbers depend on (beyond the generator, which the training key covers).
+EVAL_CODE = ("metrics", "features", "models/tensors")
 
 
-def evaluate(G: Generator, ds: PairedDataset, emb: PromptEmbedding, spec: EvalSpec,
-             cache_dir: Path | None) -> tuple[dict[str, Any], dict[str, str], np.ndarray]:
-    """Returns (metrics, backends, student outputs)."""
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """The metrics one evaluation computes, the backend each will use, and the evaluation key.
+
+    The key hashes the evaluation settings, every metric's parameters and backend label (weights hashes
+    included) and the metric code's fingerprint: registering real weights, adding a metric plugin or changing
+    metric code changes it, and stored runs are then re-evaluated from their artifacts, never retrained.
+    """
+
+    spec: EvalSpec
+    metrics: tuple[Metric, ...]
+    backends: dict[str, Backend]
+    key: str
+
+
+def metrics_for(spec: EvalSpec, *, file: str | None = None) -> list[Metric]:
+    """The metrics ``spec`` enables, each with its validated ``Params`` (from ``eval.params.<name>``)."""
+    classes = all_metrics()
+    names = [m.name for m in classes]
+    for name in spec.params:
+        if name not in names:
+            raise ConfigError("unknown metric", file=file, field="eval.params", value=name, allowed=", ".join(names))
+    metrics = [cls(parse_params(cls, spec.params.get(cls.name), file=file, field=f"eval.params.{cls.name}"))
+               for cls in classes]
+    return [m for m in metrics if m.enabled(spec)]
+
+
+def plan_evaluation(spec: EvalSpec, *, file: str | None = None) -> EvaluationPlan:
+    metrics = metrics_for(spec, file=file)
+    backends = {m.name: m.resolve(spec) for m in metrics if m.stage == "eval"}
+    key = content_key("eval", spec.model_dump(), {n: [b.label, b.extra] for n, b in sorted(backends.items())},
+                      {m.name: m.params.model_dump() for m in metrics}, code_version(*EVAL_CODE))
+    return EvaluationPlan(spec, tuple(metrics), backends, key)
+
+
+@dataclass
+class Evaluation:
+    values: dict[str, float]  # metric (and secondary) values
+    backends: dict[str, str]  # metric -> backend label (or "n/a: why"), plus extra backend keys
+    details: dict[str, Any]  # what metrics left for the record (e.g. latency details)
+    outputs: np.ndarray  # the student's outputs on the test split
+    seconds: float
+
+
+def evaluate(plan: EvaluationPlan, G: Generator, ds: PairedDataset, emb: PromptEmbedding, *, arch: str,
+             model_kwargs: dict[str, Any], training: dict[str, Any], cache_dir: Path | None) -> Evaluation:
+    """Run ``G`` on the test split and compute every metric of ``plan``."""
     t0 = time.perf_counter()
     out = generate(G, ds.src_test, emb.tokens[None], emb.mask[None])
-    ex = get_extractor("auto")
-    feats = FeatureCache(ex, cache_dir)
-    f_out, f_tgt = feats(out), feats(ds.tgt_test)
-    m = quality(out, ds.tgt_test, f_out, f_tgt, spec.kid_subsets, spec.kid_subset_size)
-    backends = {
-        "kid": f"{ex.info.name}@{ex.info.weights}",
-        "fid": f"{ex.info.name}@{ex.info.weights}",
-        "resize": ex.info.resize,
-        "psnr": "torchmetrics",
-        "ssim": "torchmetrics",
-    }
-    if spec.lpips:
-        from e2gan_bench.metrics.perceptual import get_lpips
-
-        lp = get_lpips()
-        m["lpips"] = lp(out, ds.tgt_test)
-        backends["lpips"] = lp.backend
-    if spec.clip:
-        from e2gan_bench.metrics.clip import clip_scorer_with_reason
-
-        scorer, why = clip_scorer_with_reason()
-        if scorer is not None:
-            m["clip_score"] = scorer.score(out, ds.prompt)
-            m["clip_directional"] = scorer.directional(ds.src_test, out, ds.prompt)
-            backends["clip_score"] = scorer.backend
-        else:
-            backends["clip_score"] = why
-    m["eval_seconds"] = time.perf_counter() - t0
-    m["n_test"] = int(len(out))
-    return m, backends, out
+    ctx = EvalContext(plan.spec, out, ds.tgt_test, ds.src_test, ds.prompt, G, arch, model_kwargs, ds.resolution,
+                      cache_dir, training)
+    values: dict[str, float] = {}
+    backends: dict[str, str] = {}
+    for m in plan.metrics:
+        b = plan.backends.get(m.name)
+        if b is not None and not b.available:
+            backends[m.name] = b.label
+            continue
+        try:
+            v = m.compute(ctx)
+        except MetricUnavailable as exc:
+            backends[m.name] = f"n/a: {exc}"
+            continue
+        got = v if isinstance(v, dict) else {m.name: v}
+        values.update({k: x for k, x in got.items() if x is not None})
+        if b is not None and got.get(m.name) is not None:
+            backends[m.name] = b.label
+            backends.update(b.extra)
+    return Evaluation(values, backends, ctx.details, out, time.perf_counter() - t0)
 
 
 def sample_grid(src: np.ndarray, tgt: np.ndarray, out: np.ndarray, n: int) -> np.ndarray:
@@ -59,35 +100,3 @@ def sample_grid(src: np.ndarray, tgt: np.ndarray, out: np.ndarray, n: int) -> np
     n = min(n, len(src))
     rows = [np.concatenate(list(a[:n]), axis=1) for a in (src, tgt, out)]
     return np.concatenate(rows, axis=0)
-
-
-def latency_for(G: Generator, arch: str, model_kwargs: dict[str, Any], resolution: int, spec: EvalSpec,
-                cache_dir: Path) -> tuple[float | None, str, dict[str, Any]]:
-    """ONNX Runtime latency of the (LoRA-merged) generator: measured once per architecture, settings,
-    CPU and runtime version (weights do not change it), cached in ``cache_dir/latency``. Returns
-    (median ms, backend label, details)."""
-    import json
-    import tempfile
-
-    from e2gan_bench.metrics.latency import LatencyError, latency_key, measure_latency
-    from e2gan_bench.util import write_json
-
-    key = latency_key(arch, model_kwargs, resolution, spec.latency_threads, "all")
-    path = Path(cache_dir) / "latency" / f"{key}.json"
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, ValueError):  # not measured yet, or an unreadable cache entry: measure
-        d = None
-    if d is None:
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                d = measure_latency(G, resolution, threads=spec.latency_threads, runs=spec.latency_runs,
-                                    workdir=tmp, arch=arch).to_dict()
-        except LatencyError as exc:
-            return None, f"n/a: {type(exc).__name__}: {exc}", {}
-        write_json(path, d)
-    prov = d.get("provenance", {})
-    backend = (f"onnxruntime-{prov.get('onnxruntime', '?')} cpu {d['threads']} thread(s) opt={d['opt_level']} "
-               "(desktop proxy for mobile latency)")
-    return float(d["median_ms"]), backend, {k: d[k] for k in ("median_ms", "p90_ms", "torch_median_ms", "max_abs_diff",
-                                                              "macs", "params", "onnx_bytes") if k in d}

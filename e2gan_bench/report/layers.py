@@ -9,38 +9,37 @@ from typing import Any
 
 import pandas as pd
 
+from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.config import MethodEntry, Suite
+from e2gan_bench.harness.spec import model_kwargs
 from e2gan_bench.models.generators import ARCHS, CRUCIAL_GROUPS
 from e2gan_bench.record import RunRecord
-from e2gan_bench.util import atomic_write_text
 
 ZERO_SHOT = "base-zero-shot"
 
 
 def layer_suite(suite: Suite, concepts: list[str] | None, steps: int | None, rank: int) -> Suite:
     """The analysis grid as a suite: zero-shot base, LoRA / full per group, and the reference sets."""
-    from e2gan_bench.harness.spec import model_kwargs
-
     groups = list(ARCHS.get("e2gan")(**model_kwargs(suite, "e2gan")).layer_groups())
     budget = {"steps": steps} if steps else {}
     lora = {"lora": {"rank": rank, "search": "fixed"}, "data": {"selector": "all"}, "budget": budget}
     full = {"data": {"selector": "all"}, "budget": budget}
-    methods = [MethodEntry(name=ZERO_SHOT, recipe="e2gan", overrides={"trainable": "none", "data": {"selector": "all"}})]
+    methods = [MethodEntry(name=ZERO_SHOT, method="e2gan", overrides={"trainable": "none", "data": {"selector": "all"}})]
     for g in groups:
-        methods.append(MethodEntry(name=f"lora-{g}", recipe="e2gan", overrides={**lora, "groups": [g]}))
-        methods.append(MethodEntry(name=f"full-{g}", recipe="full-finetune", overrides={**full, "groups": [g]}))
+        methods.append(MethodEntry(name=f"lora-{g}", method="e2gan", overrides={**lora, "groups": [g]}))
+        methods.append(MethodEntry(name=f"full-{g}", method="full-finetune", overrides={**full, "groups": [g]}))
     methods += [
-        MethodEntry(name="lora-crucial", recipe="e2gan", overrides={**lora, "trainable": "lora-crucial"}),
-        MethodEntry(name="lora-all", recipe="e2gan", overrides={**lora, "trainable": "lora-all"}),
-        MethodEntry(name="full-all", recipe="full-finetune", overrides=full),
+        MethodEntry(name="lora-crucial", method="e2gan", overrides={**lora, "trainable": "lora-crucial"}),
+        MethodEntry(name="lora-all", method="e2gan", overrides={**lora, "trainable": "lora-all"}),
+        MethodEntry(name="full-all", method="full-finetune", overrides=full),
     ]
     return suite.model_copy(update={"name": f"{suite.name}-layers", "concepts": tuple(concepts or suite.concepts),
                                     "methods": tuple(methods), "seeds": suite.seeds[:1]})
 
 
 def analyse(pairs: list[tuple[str, RunRecord]]) -> pd.DataFrame:
-    rows = [{"method": m, "concept": r.concept, "psnr": r.psnr, "kid": r.kid, "params": r.trainable_params,
-             "seconds": r.train_seconds} for m, r in pairs]
+    rows = [{"method": m, "concept": r.concept, "psnr": r.value("psnr"), "kid": r.value("kid"),
+             "params": r.value("trainable_params"), "seconds": r.value("train_seconds")} for m, r in pairs]
     df = pd.DataFrame(rows)
     zs = df[df.method == ZERO_SHOT].set_index("concept")["psnr"]
     df = df[df.method != ZERO_SHOT].copy()

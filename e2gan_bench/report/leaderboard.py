@@ -4,46 +4,59 @@ are never averaged together."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from e2gan_bench.record import METRICS, RunRecord
-from e2gan_bench.util import atomic_write_text
+from e2gan_bench.cache import atomic_write_text
+from e2gan_bench.metrics import all_metrics, directions, format_number
+from e2gan_bench.record import RunRecord
+from e2gan_bench.report.sides import DETAIL_COLUMNS
+from e2gan_bench.report.stats import t_interval
 
-RUN_COLUMNS = ["concept", "method", "seed", *METRICS, "kid_std", "search_seconds", "n_train_used", "eval_seconds",
-               "key"]
+#: Metrics whose leaderboard mean gets a 95% interval over seeds (when there are several).
+CI_METRICS = ("psnr", "kid")
+
+
+def run_columns() -> list[str]:
+    """runs.csv columns: identity, every registered metric and its secondary values, details, key."""
+    values = [c for m in all_metrics() for c in (m.name, *m.secondary)]
+    return ["concept", "method", "seed", *values, *DETAIL_COLUMNS, "key"]
+
+
+def _metric_names() -> list[str]:
+    return [m.name for m in all_metrics()]
 
 
 def runs_frame(pairs: list[tuple[str, RunRecord]]) -> pd.DataFrame:
+    columns = run_columns()
     rows = []
     for method, r in pairs:
         if r.status != "ok":
             continue
-        row: dict[str, Any] = {c: getattr(r, c, None) for c in RUN_COLUMNS}
+        row: dict[str, Any] = {c: getattr(r, c, None) for c in columns}
         row["method"] = method
         row["reference"] = r.reference
-        for m in METRICS:
-            row[f"backend_{m}"] = r.backends.get(m)
+        row.update({f"backend_{k}": v for k, v in r.backends.items()})
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
-        return pd.DataFrame(columns=RUN_COLUMNS)
+        return pd.DataFrame(columns=columns)
     return df.sort_values(["method", "concept", "seed"], kind="stable").reset_index(drop=True)
 
 
 def _present(df: pd.DataFrame) -> list[str]:
-    return [m for m in METRICS if m in df and df[m].notna().any()]
+    return [m for m in _metric_names() if m in df and df[m].notna().any()]
 
 
 def mixed_backends(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Metrics whose values (where measured) come from more than one backend."""
     out = {}
-    for m in METRICS:
+    for m in _metric_names():
         col = f"backend_{m}"
-        if col in df:
-            vals = sorted({v for v in df[col].dropna()})
+        if col in df and m in df:
+            vals = sorted({v for v in df.loc[df[m].notna(), col].dropna()})
             if len(vals) > 1:
                 out[m] = vals
     return out
@@ -51,7 +64,7 @@ def mixed_backends(df: pd.DataFrame) -> dict[str, list[str]]:
 
 def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
     """Mean over concepts × seeds per method, with run counts and — with several seeds — a 95% CI
-    half-width (Student t) over seeds of the concept-averaged PSNR and KID."""
+    half-width (:func:`~e2gan_bench.report.stats.t_interval`) over seeds of the concept-averaged PSNR and KID."""
     if df.empty:
         return pd.DataFrame()
     metrics = [m for m in _present(df) if m not in mixed_backends(df)]
@@ -59,35 +72,28 @@ def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFram
     lb = g[metrics].mean()
     lb.insert(0, "runs", g.size())
     lb.insert(1, "concepts", g["concept"].nunique())
-    from scipy.stats import t as student_t
-
     lb.insert(2, "seeds", g["seed"].nunique())
-    for m in ("psnr", "kid"):
+    for m in CI_METRICS:
         if m in metrics:
-            per_seed = df.groupby(["method", "seed"], sort=False)[m].mean().groupby(level=0, sort=False)
-            n, sd = per_seed.count(), per_seed.std(ddof=1)
-            half = sd / n.pow(0.5) * n.map(lambda k: student_t.ppf(0.975, k - 1) if k > 1 else float("nan"))
-            if (n > 1).any():
-                lb[f"{m}_ci95"] = half.where(n > 1)
+            per_seed = df.groupby(["method", "seed"], sort=False)[m].mean().dropna().groupby(level=0, sort=False)
+            half = per_seed.apply(lambda v: t_interval(v.to_numpy(), 0.95).half_width)
+            if half.notna().any():
+                lb[f"{m}_ci95"] = half.astype(float)
     order = [m for m in (order or []) if m in lb.index] + [m for m in lb.index if m not in (order or [])]
     return lb.loc[order].reset_index()
 
 
-def _fmt(col: str, v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    spec = METRICS.get(col, {}).get("fmt") or ("{:.4f}" if col.endswith("_ci95") else "{}")
-    try:
-        return spec.format(v)
-    except (ValueError, TypeError):
-        return str(v)
+def format_cell(col: str, v: Any) -> str:
+    """A leaderboard cell: metrics in their own format, intervals with 4 decimals, the rest as is."""
+    fmts = {m.name: m.fmt for m in all_metrics()}
+    return format_number(fmts.get(col) or ("{:.4f}" if col.endswith("_ci95") else "{}"), v)
 
 
 def markdown_table(lb: pd.DataFrame) -> str:
     cols = list(lb.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for _, row in lb.iterrows():
-        lines.append("| " + " | ".join(_fmt(c, row[c]) for c in cols) + " |")
+        lines.append("| " + " | ".join(format_cell(c, row[c]) for c in cols) + " |")
     return "\n".join(lines)
 
 
@@ -126,9 +132,9 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
     md = [f"# {title}", ""]
     if missing:
         md += [f"> **Incomplete: {missing} run(s) of this suite are not in the store yet.**", ""]
+    shown = [c for c in lb.columns if c in _metric_names()]
     md += ["Quality is measured on held-out test photographs, student output vs teacher output; ",
-           "cost is per concept (the base model's one-off cost is listed apart). Lower is better for kid, fid, lpips, "
-           "train_seconds, train_flops, trainable_params, stored_bytes; higher for psnr, ssim.", ""]
+           f"cost is per concept (the base model's one-off cost is listed apart). {directions(shown)}", ""]
     md += [markdown_table(lb) if not lb.empty else "_no finished runs_", ""]
     if plot_tradeoffs(lb, dest, title) is not None:
         md += ["![quality vs cost](tradeoffs.png)", ""]
@@ -147,6 +153,8 @@ def plot_tradeoffs(lb: pd.DataFrame, dest: Path, title: str) -> Path | None:
     """Quality vs cost per method: test PSNR against stored bytes per concept and training seconds."""
     if lb.empty or "psnr" not in lb:
         return None
+    # pyplot is imported here, after choosing the file-only Agg backend: doing that at import time would change
+    # the backend of any program that merely imports this module
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,11 +1,18 @@
-"""The base generator: one E2GAN generator trained jointly on several concepts (text-conditioned),
-cached by key; its cost is recorded once and reported apart from per-concept cost."""
+"""The base generator: one E2GAN generator trained jointly on several concepts (text-conditioned), stored by
+key; its cost is recorded once and reported apart from per-concept cost.
+
+Which concepts it learns is chosen by a base-selector plugin: a function ``select(ctx) -> [concept names]``
+registered in :data:`BASE_SELECTORS` (entry-point group ``e2gan_bench.base_selector``), whose ``ctx`` is a
+:class:`BaseSelectionContext` with the validated ``Params``.
+
+The checkpoint is an artifact, not a cache (:mod:`e2gan_bench.cache`): every LoRA adapter and partial
+fine-tune trained from it is a delta on exactly these weights, so an unreadable checkpoint is an error, never
+silently retrained.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,19 +20,42 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator
 from safetensors.torch import load_file, save_file
 
-from e2gan_bench.data.dataset import build_dataset
+from e2gan_bench.cache import atomic_dir, write_json
+from e2gan_bench.config import BaseSpec, Concept
+from e2gan_bench.data.dataset import DataSettings, build_dataset
+from e2gan_bench.data.sources import BuiltinPhotos, make_crops
+from e2gan_bench.data.teachers import build_teacher
 from e2gan_bench.errors import CheckpointError
+from e2gan_bench.features.thumb import thumb_features
 from e2gan_bench.models.generators import ARCHS, Generator
+from e2gan_bench.models.tensors import to_tensor
 from e2gan_bench.models.text import CachedPromptEncoder
+from e2gan_bench.plugins import Params, parse_params
 from e2gan_bench.registry import Registry
-from e2gan_bench.training.trainer import TrainData, to_tensor, train_gan
-from e2gan_bench.util import write_json
+from e2gan_bench.training.selection import nearest_to_centroids, random_subset
+from e2gan_bench.training.trainer import TrainData, train_gan
+
+
+@dataclass(frozen=True)
+class BasePlan:
+    """What base generator to train: the spec, the chosen concepts, their data, model sizes and its key."""
+
+    spec: BaseSpec
+    concepts: tuple[Concept, ...]
+    data: tuple[DataSettings, ...]
+    data_keys: tuple[str, ...]
+    model_kwargs: dict[str, Any]
+    ndf: int
+    key: str
 
 
 @dataclass
-class BaseModel:
+class BaseCheckpoint:
+    """A trained base generator: its key, weights and metadata (concepts, cost, loss curve)."""
+
     key: str
     state: dict[str, torch.Tensor]
     meta: dict[str, Any]
@@ -40,16 +70,25 @@ def base_dir(cache_dir: Path, key: str) -> Path:
     return Path(cache_dir) / "base" / key
 
 
-def load_or_train_base(plan: Any, cache_dir: Path, encoder: CachedPromptEncoder,
-                       on_step: Callable[[int], None] | None = None) -> BaseModel:
-    d = base_dir(cache_dir, plan.key)
-    if (d / "meta.json").is_file():
-        try:
-            meta = json.loads((d / "meta.json").read_text())
-            return BaseModel(plan.key, load_file(str(d / "generator.safetensors")), meta)
-        except Exception as exc:  # noqa: BLE001
-            raise CheckpointError(f"corrupt base-model checkpoint ({type(exc).__name__}); delete the folder to "
-                                  "retrain it", file=str(d / "generator.safetensors")) from None
+def load_base(cache_dir: Path, key: str) -> BaseCheckpoint | None:
+    """The stored base generator, ``None`` when it was never trained. Raises CheckpointError when unreadable."""
+    d = base_dir(cache_dir, key)
+    if not (d / "meta.json").is_file():
+        return None
+    try:
+        meta = json.loads((d / "meta.json").read_text())
+        return BaseCheckpoint(key, load_file(str(d / "generator.safetensors")), meta)
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint
+        raise CheckpointError(f"corrupt base-model checkpoint ({type(exc).__name__}); delete the folder to "
+                              "retrain it (adapters trained from it must then be retrained too)",
+                              file=str(d / "generator.safetensors")) from None
+
+
+def load_or_train_base(plan: BasePlan, cache_dir: Path, encoder: CachedPromptEncoder,
+                       on_step: Callable[[int], None] | None = None) -> BaseCheckpoint:
+    found = load_base(cache_dir, plan.key)
+    if found is not None:
+        return found
     src, tgt, idx, texts, masks = [], [], [], [], []
     for i, (c, s) in enumerate(zip(plan.concepts, plan.data, strict=True)):
         ds = build_dataset(c, s, cache_dir)
@@ -77,26 +116,16 @@ def load_or_train_base(plan: Any, cache_dir: Path, encoder: CachedPromptEncoder,
         "curve": res.curve,
     }
     state = {k: v.detach().contiguous() for k, v in G.state_dict().items()}
-    d.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{plan.key}."))
-    try:
+    with atomic_dir(base_dir(cache_dir, plan.key)) as tmp:
         save_file(state, str(tmp / "generator.safetensors"))
         write_json(tmp / "meta.json", meta)
-        if d.exists():
-            shutil.rmtree(d)
-        tmp.rename(d)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return BaseModel(plan.key, state, meta)
+    return BaseCheckpoint(plan.key, state, meta)
 
 
 # ----------------------------------------------------------------------------- choosing the base concepts
 
-BaseSelector = Callable[..., list[str]]
-BASE_SELECTORS: Registry[BaseSelector] = Registry("base_selector")
 
-
-def concept_embedding(concept: Any, encoder: CachedPromptEncoder, with_effect: bool = True) -> np.ndarray:
+def concept_embedding(concept: Concept, encoder: CachedPromptEncoder, with_effect: bool = True) -> np.ndarray:
     """A concept's position for clustering: its prompt's sentence embedding (mean-pooled tokens, unit
     norm), plus — ``with_effect`` — what its teacher does to images: the change in cheap image
     features over a fixed probe set of 8 built-in photo crops (unit norm)."""
@@ -105,9 +134,6 @@ def concept_embedding(concept: Any, encoder: CachedPromptEncoder, with_effect: b
     sent /= np.linalg.norm(sent) + 1e-12
     if not with_effect:
         return sent
-    from e2gan_bench.data.selection import thumb_features
-    from e2gan_bench.data.teachers import build_teacher
-
     teacher = build_teacher(concept.teacher.kind, concept.teacher.params)
     if teacher.provides_pairs:
         return np.concatenate([sent, np.zeros(256)])
@@ -123,40 +149,81 @@ _PROBE: list[np.ndarray] = []
 
 def _probe_crops() -> np.ndarray:
     if not _PROBE:
-        from e2gan_bench.data.sources import BuiltinPhotos, make_crops
-
         src = BuiltinPhotos(BuiltinPhotos.Params(test_photos=("chelsea", "coffee")), split_seed=0)
         _PROBE.append(make_crops(src, 32, 8, 1, seed=123).train)
     return _PROBE[0]
 
 
-@BASE_SELECTORS.register("list")
-def select_list(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: int) -> list[str]:
-    return list(spec.concepts)
+@dataclass(frozen=True)
+class BaseSelectionContext:
+    pool: list[Concept]  # the candidate concepts
+    encoder: CachedPromptEncoder
+    seed: int
+    params: Any  # the selector's validated Params
+
+    def embeddings(self) -> np.ndarray:
+        """One :func:`concept_embedding` row per pool concept."""
+        return np.stack([concept_embedding(c, self.encoder) for c in self.pool])
 
 
-@BASE_SELECTORS.register("representative")
-def select_representative(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: int) -> list[str]:
+BaseSelector = Callable[[BaseSelectionContext], list[str]]
+BASE_SELECTORS: Registry[BaseSelector] = Registry("base_selector")
+
+
+class ListParams(Params):
+    concepts: tuple[str, ...] = Field((), validate_default=True)
+
+    @field_validator("concepts")
+    @classmethod
+    def _named(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("a suite with a base-initialised method needs base.concepts (or base.selector: "
+                             "representative | random | single)")
+        return v
+
+
+class CountParams(Params):
+    count: int = Field(4, ge=1)
+
+
+class SingleParams(Params):
+    concepts: tuple[str, ...] = ()  # the first is used; none: the pool's most central concept
+
+
+@BASE_SELECTORS.register("list", params=ListParams)
+def base_list(ctx: BaseSelectionContext) -> list[str]:
+    """The concepts named in ``base.concepts``."""
+    return list(ctx.params.concepts)
+
+
+@BASE_SELECTORS.register("representative", params=CountParams)
+def base_representative(ctx: BaseSelectionContext) -> list[str]:
     """k-means (k = count) over concept embeddings (prompt + teacher effect); the concept nearest each
     centroid — the project's reading of the paper's "representative concepts"."""
-    from e2gan_bench.data.selection import nearest_to_centroids
-
-    X = np.stack([concept_embedding(c, encoder) for c in pool])
-    return sorted(pool[i].name for i in nearest_to_centroids(X, min(spec.count, len(pool)), seed))
+    return sorted(ctx.pool[i].name for i in nearest_to_centroids(ctx.embeddings(), min(ctx.params.count,
+                                                                                         len(ctx.pool)), ctx.seed))
 
 
-@BASE_SELECTORS.register("random")
-def select_random(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: int) -> list[str]:
+@BASE_SELECTORS.register("random", params=CountParams)
+def base_random(ctx: BaseSelectionContext) -> list[str]:
     """``count`` concepts drawn at random from the pool (the paper's "20 random" ablation)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(len(pool), size=min(spec.count, len(pool)), replace=False)
-    return sorted(pool[i].name for i in idx)
+    return sorted(ctx.pool[i].name for i in random_subset(len(ctx.pool), ctx.params.count, ctx.seed))
 
 
-@BASE_SELECTORS.register("single")
-def select_single(spec: Any, pool: list[Any], encoder: CachedPromptEncoder, seed: int) -> list[str]:
+@BASE_SELECTORS.register("single", params=SingleParams)
+def base_single(ctx: BaseSelectionContext) -> list[str]:
     """One concept (the first of ``concepts`` if given, else the pool's most central one)."""
-    if spec.concepts:
-        return [spec.concepts[0]]
-    X = np.stack([concept_embedding(c, encoder) for c in pool])
-    return [pool[int(np.argmin(np.linalg.norm(X - X.mean(0), axis=1)))].name]
+    if ctx.params.concepts:
+        return [ctx.params.concepts[0]]
+    X = ctx.embeddings()
+    return [ctx.pool[int(np.argmin(np.linalg.norm(X - X.mean(0), axis=1)))].name]
+
+
+def select_base_concepts(spec: BaseSpec, pool: list[Concept], encoder: CachedPromptEncoder, *,
+                         file: str | None = None) -> list[str]:
+    """Run the spec's base selector. ``base.concepts`` and ``base.count`` are offered to selectors whose
+    Params have those fields; ``base.params`` holds a selector's own parameters."""
+    fn = BASE_SELECTORS.get(spec.selector, file=file, field="base.selector")
+    params = parse_params(fn, spec.params, file=file, field="base.params",
+                          offered={"concepts": spec.concepts, "count": spec.count}, offered_field="base")
+    return fn(BaseSelectionContext(pool, encoder, spec.seed, params))

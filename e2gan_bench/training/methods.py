@@ -1,4 +1,4 @@
-"""Execute one method recipe on one concept: build the generator (scratch or base), choose what
+"""Execute one method on one concept: build the generator (scratch or base), choose what
 trains (all weights, LoRA on crucial / all layers, nothing), search ranks, select data, train, and
 save what the concept must store."""
 
@@ -14,18 +14,20 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch.utils.flop_counter import FlopCounterMode
 
-from e2gan_bench.config import MethodRecipe
+from e2gan_bench.config import Method
 from e2gan_bench.data.dataset import PairedDataset
-from e2gan_bench.data.selection import select
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.models.generators import ARCHS, Generator, count_params
+from e2gan_bench.models.lora import TARGET_GROUPS, add_lora, lora_param_count, lora_targets
+from e2gan_bench.models.tensors import to_tensor
 from e2gan_bench.models.text import PromptEmbedding
-from e2gan_bench.training.lora import TARGET_GROUPS, add_lora, lora_param_count, lora_targets, save_adapter
+from e2gan_bench.plugins import parse_params
+from e2gan_bench.training.artifacts import save_weights
 from e2gan_bench.training.rank_search import RANK_SEARCHES, RankSearchContext
-from e2gan_bench.training.trainer import TrainData, TrainResult, to_tensor, train_gan
+from e2gan_bench.training.selection import select
+from e2gan_bench.training.trainer import TrainData, TrainResult, train_gan
 
 
 @dataclass
@@ -45,26 +47,26 @@ def _train_data(ds: PairedDataset, idx: np.ndarray, emb: PromptEmbedding) -> Tra
                      emb.tokens[None], emb.mask[None])
 
 
-def run_method(recipe: MethodRecipe, ds: PairedDataset, emb: PromptEmbedding, seed: int, model_kwargs: dict[str, Any],
+def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: int, model_kwargs: dict[str, Any],
                ndf: int, out_dir: Path, base_state: dict[str, torch.Tensor] | None = None,
                on_step: Callable[[int], None] | None = None) -> MethodOutcome:
     torch.manual_seed(seed)
-    G = ARCHS.get(recipe.arch, field="arch")(**model_kwargs)
-    if recipe.init == "base":
+    G = ARCHS.get(method.arch, field="arch")(**model_kwargs)
+    if method.init == "base":
         assert base_state is not None
         G.load_state_dict(base_state)
-    idx, sel_info = select(recipe.data, ds.src_train, seed)
+    idx, sel_info = select(method.data, ds.src_train, seed)
     data = _train_data(ds, idx, emb)
-    details: dict[str, Any] = {"data": sel_info, "init": recipe.init, "arch": recipe.arch}
-    unknown = sorted(set(recipe.groups or ()) - set(G.layer_groups()))
+    details: dict[str, Any] = {"data": sel_info, "init": method.init, "arch": method.arch}
+    unknown = sorted(set(method.groups or ()) - set(G.layer_groups()))
     if unknown:
         raise ConfigError("unknown layer group", field="groups", value=unknown[0], allowed=", ".join(G.layer_groups()))
     search_seconds, search_flops = 0.0, 0
 
-    if recipe.trainable in TARGET_GROUPS:
+    if method.trainable in TARGET_GROUPS:
         for p in G.parameters():
             p.requires_grad_(False)
-        wanted = recipe.groups if recipe.groups is not None else TARGET_GROUPS[recipe.trainable]
+        wanted = method.groups if method.groups is not None else TARGET_GROUPS[method.trainable]
         targets = lora_targets(G, wanted)
         groups = {g: [n for n in names if n in targets] for g, names in G.layer_groups().items()}
         trial_cost = {"seconds": 0.0, "flops": 0}
@@ -72,9 +74,9 @@ def run_method(recipe: MethodRecipe, ds: PairedDataset, emb: PromptEmbedding, se
 
         def trial(pattern: dict[str, int], steps: int) -> float:
             """Short LoRA fine-tune (L1 only, no discriminator) on 4/5 of the data; L1 on the held-out 1/5."""
-            Gt = add_lora(copy.deepcopy(G), pattern, recipe.lora.alpha)
+            Gt = add_lora(copy.deepcopy(G), pattern, method.lora.alpha)
             tr = TrainData(data.src[n_val:], data.tgt[n_val:], data.text_idx[n_val:], data.texts, data.masks)
-            res = train_gan(Gt, tr, recipe.budget.model_copy(update={"steps": steps, "gan_mode": "none"}), seed)
+            res = train_gan(Gt, tr, method.budget.model_copy(update={"steps": steps, "gan_mode": "none"}), seed)
             trial_cost["seconds"] += res.seconds
             trial_cost["flops"] += res.flops
             with torch.no_grad():
@@ -90,41 +92,30 @@ def run_method(recipe: MethodRecipe, ds: PairedDataset, emb: PromptEmbedding, se
             gen = torch.Generator().manual_seed(seed + 1)
             with FlopCounterMode(display=False) as counter:
                 for _ in range(n_batches):
-                    i = torch.randint(0, len(data), (min(recipe.budget.batch, len(data)),), generator=gen)
+                    i = torch.randint(0, len(data), (min(method.budget.batch, len(data)),), generator=gen)
                     out = Gg(data.src[i], data.texts[data.text_idx[i]], data.masks[data.text_idx[i]])
                     F.l1_loss(out, data.tgt[i]).backward()
             trial_cost["flops"] += int(counter.get_total_flops())
             return {t: mods[t].weight.grad.detach().clone() for t in targets}
 
-        ctx = RankSearchContext(targets, groups, recipe.lora.rank, dict(recipe.lora.search_params), seed, trial,
+        search = RANK_SEARCHES.get(method.lora.search, field="lora.search")
+        params = parse_params(search, method.lora.search_params, field="lora.search_params")
+        ctx = RankSearchContext(targets, groups, method.lora.rank, params, seed, trial,
                                 lambda pat: lora_param_count(G, pat), gradients)
         t0 = time.perf_counter()
-        pattern = RANK_SEARCHES.get(recipe.lora.search, field="lora.search")(ctx)
+        pattern = search(ctx)
         search_seconds = time.perf_counter() - t0
         search_flops = trial_cost["flops"]
-        G = add_lora(G, pattern, recipe.lora.alpha, recipe.lora.dropout)
-        details.update(rank_search=recipe.lora.search, rank_pattern=pattern, search_log=ctx.log)
-    elif recipe.trainable == "none":
+        G = add_lora(G, pattern, method.lora.alpha, method.lora.dropout)
+        details.update(rank_search=method.lora.search, rank_pattern=pattern, search_log=ctx.log)
+    elif method.trainable == "none":
         for p in G.parameters():
             p.requires_grad_(False)
-    elif recipe.groups is not None:  # full fine-tuning of some layer groups only
+    elif method.groups is not None:  # full fine-tuning of some layer groups only
         for name, p in G.named_parameters():
-            p.requires_grad_(name.split(".")[0] in recipe.groups)
+            p.requires_grad_(name.split(".")[0] in method.groups)
 
-    res = train_gan(G, data, recipe.budget, seed, ndf=ndf, on_step=on_step)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    artifacts: list[str] = []
-    stored = 0
-    if recipe.trainable in TARGET_GROUPS:
-        stored = save_adapter(G, out_dir / "adapter.safetensors")
-        artifacts.append("adapter.safetensors")
-    elif recipe.trainable == "all":
-        # what this concept must keep: every weight, or (some groups trained from a shared base) just those
-        fname = "generator.safetensors" if recipe.groups is None or recipe.init != "base" else "groups.safetensors"
-        keep = {k: v.detach().contiguous() for k, v in G.state_dict().items()
-                if fname == "generator.safetensors" or k.split(".")[0] in recipe.groups}
-        save_file(keep, str(out_dir / fname))
-        stored = (out_dir / fname).stat().st_size
-        artifacts.append(fname)
+    res = train_gan(G, data, method.budget, seed, ndf=ndf, on_step=on_step)
+    stored, artifacts = save_weights(method, G, out_dir)
     details["total_params"] = count_params(G)
     return MethodOutcome(G, res, stored, artifacts, search_seconds, search_flops, len(idx), details)

@@ -1,13 +1,16 @@
 """Rank search as plugins: a strategy gets a context and returns a per-layer rank pattern.
 
 A strategy is a function ``(ctx: RankSearchContext) -> dict[str, int]`` registered with
-``@RANK_SEARCHES.register("name")``, given as ``package.module:function``, or exposed through the
-entry-point group ``e2gan_bench.rank_search``. The context offers
+``@RANK_SEARCHES.register("name", params=ItsParams)``, given as ``package.module:function``, or exposed
+through the entry-point group ``e2gan_bench.rank_search``. Its parameters (a method's
+``lora.search_params``) are validated against its ``Params`` model (:mod:`e2gan_bench.plugins`) and handed
+over as ``ctx.params``. The context offers
 
 * ``ctx.trial(pattern, steps) -> float``: a short LoRA fine-tune with that pattern, returning the
   held-out L1 (lower is better);
 * ``ctx.gradients(n_batches) -> {layer: grad}``: loss gradients of each target layer's weight;
-* ``ctx.param_count(pattern)``, ``ctx.uniform(rank)``, ``ctx.groups`` (layer group -> layers).
+* ``ctx.param_count(pattern)``, ``ctx.uniform(rank)``, ``ctx.budget(scale)``, ``ctx.groups``
+  (layer group -> layers).
 
 Every trial's and gradient pass's time and FLOPs count in the method's training cost.
 """
@@ -20,7 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from e2gan_bench.plugins import Params
 from e2gan_bench.registry import Registry
 
 RANK_CHOICES = (1, 2, 4, 8, 16, 32, 64)
@@ -30,8 +35,8 @@ RANK_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 class RankSearchContext:
     targets: list[str]  # LoRA target module names, in model order
     groups: dict[str, list[str]]  # layer group -> target names (groups without targets are empty)
-    rank: int  # the recipe's base rank (the "1×" allocation)
-    params: dict[str, Any]  # the recipe's search_params
+    rank: int  # the method's base rank (the "1×" allocation)
+    params: Any  # the search's validated Params (from the method's lora.search_params)
     seed: int
     trial: Callable[[dict[str, int], int], float]
     param_count: Callable[[dict[str, int]], int]
@@ -41,26 +46,43 @@ class RankSearchContext:
     def uniform(self, rank: int) -> dict[str, int]:
         return {t: int(rank) for t in self.targets}
 
-    def budget(self, default_scale: float) -> int:
+    def budget(self, scale: float) -> int:
         """Parameter budget: ``scale`` × the uniform allocation at the base rank."""
-        scale = float(self.params.get("scale", default_scale))
-        return int(self.param_count(self.uniform(self.rank)) * scale)
+        return int(self.param_count(self.uniform(self.rank)) * float(scale))
 
 
 RankSearch = Callable[[RankSearchContext], dict[str, int]]
 RANK_SEARCHES: Registry[RankSearch] = Registry("rank_search")
 
 
+class ScaleParams(Params):
+    scale: float = Field(2.0, gt=0)  # parameter budget: scale × the uniform allocation at the base rank
+
+
+class UniformParams(Params):
+    scale: float = Field(1.0, gt=0)
+
+
+class E2GANParams(ScaleParams):
+    trial_steps: int = Field(40, ge=1)
+    probe: int = Field(4, ge=1)
+
+
+class GradSpectrumParams(ScaleParams):
+    batches: int = Field(4, ge=1)
+    energy: float = Field(0.9, gt=0, le=1)
+
+
 @RANK_SEARCHES.register("fixed")
 def fixed(ctx: RankSearchContext) -> dict[str, int]:
-    """The recipe's rank on every target layer (no search, no trial cost)."""
+    """The method's rank on every target layer (no search, no trial cost)."""
     return ctx.uniform(ctx.rank)
 
 
-@RANK_SEARCHES.register("uniform")
+@RANK_SEARCHES.register("uniform", params=UniformParams)
 def uniform(ctx: RankSearchContext) -> dict[str, int]:
     """``scale`` × the base rank on every layer (the paper's 1×/2×/4× rows)."""
-    return ctx.uniform(max(1, int(round(ctx.rank * float(ctx.params.get("scale", 1))))))
+    return ctx.uniform(max(1, int(round(ctx.rank * ctx.params.scale))))
 
 
 def _fill_budget(ctx: RankSearchContext, weights: dict[str, float], budget: int, floor: int = 1) -> dict[str, int]:
@@ -85,10 +107,10 @@ def _fill_budget(ctx: RankSearchContext, weights: dict[str, float], budget: int,
         pattern[best] *= 2
 
 
-@RANK_SEARCHES.register("random")
+@RANK_SEARCHES.register("random", params=ScaleParams)
 def random_allocation(ctx: RankSearchContext) -> dict[str, int]:
     """Random per-layer ranks with (about) the parameter count of ``scale`` × uniform (default 2×)."""
-    budget = ctx.budget(2.0)
+    budget = ctx.budget(ctx.params.scale)
     rng = np.random.default_rng(ctx.seed + 7919)
     pattern = {t: 1 for t in ctx.targets}
     for _ in range(400):
@@ -102,7 +124,7 @@ def random_allocation(ctx: RankSearchContext) -> dict[str, int]:
     return pattern
 
 
-@RANK_SEARCHES.register("e2gan")
+@RANK_SEARCHES.register("e2gan", params=E2GANParams)
 def e2gan_search(ctx: RankSearchContext) -> dict[str, int]:
     """The project's reading of E2GAN's search (the paper leaves the rule open): probe each crucial
     layer group by a short trial in which only that group gets ``probe`` × the base rank (others 1×),
@@ -111,8 +133,7 @@ def e2gan_search(ctx: RankSearchContext) -> dict[str, int]:
     groups in proportion to their measured gain per parameter. Cost: (groups + 1) trials of
     ``trial_steps`` (default 40) steps.
     """
-    steps = int(ctx.params.get("trial_steps", 40))
-    probe = int(ctx.params.get("probe", 4))
+    steps, probe = ctx.params.trial_steps, ctx.params.probe
     base = ctx.uniform(ctx.rank)
     ref = ctx.trial(base, steps)
     ctx.log.append({"pattern": "uniform", "score": ref})
@@ -126,10 +147,10 @@ def e2gan_search(ctx: RankSearchContext) -> dict[str, int]:
         ctx.log.append({"group": g, "score": score, "gain": gain})
         for t in layers:
             weights[t] = gain + 1e-6
-    return _fill_budget(ctx, weights, ctx.budget(2.0), floor=ctx.rank)
+    return _fill_budget(ctx, weights, ctx.budget(ctx.params.scale), floor=ctx.rank)
 
 
-@RANK_SEARCHES.register("grad-spectrum")
+@RANK_SEARCHES.register("grad-spectrum", params=GradSpectrumParams)
 def grad_spectrum(ctx: RankSearchContext) -> dict[str, int]:
     """Our variant, not in the paper: allocate ranks from the spectrum of each layer's loss gradient
     at the starting point — at no trial cost (a few backward passes). A layer whose weight gradient
@@ -138,8 +159,8 @@ def grad_spectrum(ctx: RankSearchContext) -> dict[str, int]:
     """
     if ctx.gradients is None:
         raise RuntimeError("grad-spectrum needs gradient access")
-    grads = ctx.gradients(int(ctx.params.get("batches", 4)))
-    energy = float(ctx.params.get("energy", 0.9))
+    grads = ctx.gradients(ctx.params.batches)
+    energy = ctx.params.energy
     weights: dict[str, float] = {}
     for t, g in grads.items():
         m = g.reshape(g.shape[0], -1).double()
@@ -150,4 +171,4 @@ def grad_spectrum(ctx: RankSearchContext) -> dict[str, int]:
         ctx.log.append({"layer": t, "grad_norm": float(m.norm()), "effective_rank": eff_rank})
     total = sum(weights.values()) or 1.0
     weights = {t: w / total for t, w in weights.items()}
-    return _fill_budget(ctx, weights, ctx.budget(2.0), floor=max(1, ctx.rank // 2))
+    return _fill_budget(ctx, weights, ctx.budget(ctx.params.scale), floor=max(1, ctx.rank // 2))

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
@@ -19,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from e2gan_bench.config import Budget
 from e2gan_bench.metrics.cost import PeakRSS
 from e2gan_bench.models.generators import Generator, PatchDiscriminator, count_params
+from e2gan_bench.models.tensors import generate, to_tensor, to_uint8  # re-exported: they live in models/tensors.py
 
 
 @dataclass
@@ -43,15 +43,6 @@ class TrainResult:
     trainable_params: int = 0
     peak_memory_bytes: int = 0  # peak RSS above the level before training (CPU)
     curve: list[dict[str, float]] = field(default_factory=list)
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 N×H×W×3 -> float N×3×H×W in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    return t.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _gan_loss(mode: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -140,17 +131,6 @@ class _null:
 
     def __exit__(self, *a: object) -> None:
         return None
-
-
-@torch.no_grad()
-def generate(G: Generator, src: np.ndarray, text: torch.Tensor, mask: torch.Tensor, batch: int = 32) -> np.ndarray:
-    """Run the generator on uint8 images with one prompt; returns uint8."""
-    G.eval()
-    outs = []
-    for s in range(0, len(src), batch):
-        x = to_tensor(src[s : s + batch])
-        outs.append(to_uint8(G(x, text.expand(len(x), -1, -1), mask.expand(len(x), -1))))
-    return np.concatenate(outs) if outs else src.copy()
 
 
 __all__ = ["TrainData", "TrainResult", "train_gan", "generate", "to_tensor", "to_uint8", "count_params"]

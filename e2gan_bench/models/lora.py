@@ -1,13 +1,16 @@
-"""LoRA through peft on chosen layer groups; adapters saved alone (what a concept must store)."""
+"""LoRA through peft on chosen layer groups: inject, save and load adapters alone (what a concept must store),
+and fold them into their base layers (for export and latency)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
 from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from e2gan_bench.models.generators import CRUCIAL_GROUPS, Generator
 
@@ -70,9 +73,35 @@ def load_adapter(G: Generator, path: Path) -> None:
     set_peft_model_state_dict(G, load_file(str(path)))
 
 
-def merge_lora(G: Generator) -> Generator:
-    """Fold every adapter into its base layer (for export and fast inference)."""
-    for m in G.modules():
-        if isinstance(m, BaseTunerLayer):
-            m.merge()
+def unwrap_lora(G: nn.Module) -> nn.Module:
+    """Merge every peft LoRA adapter into its base layer and replace the wrapper by the base layer.
+
+    Works **in place** (deep-copy first to keep the original) and returns ``G``: afterwards ``G``
+    holds only plain ``nn.Conv2d`` / ``nn.Linear`` layers, computes what the adapted model computed
+    (within float rounding), and exports like the base architecture. A model without LoRA is
+    returned unchanged.
+    """
+
+    def outermost() -> list[tuple[str, nn.Module]]:
+        found: list[tuple[str, nn.Module]] = []
+        for name, mod in G.named_modules():
+            if isinstance(mod, BaseTunerLayer) and not any(name.startswith(p + ".") for p, _ in found):
+                found.append((name, mod))
+        return found
+
+    layers = outermost()
+    if not layers:
+        return G
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "already merged" when an adapter was merged before
+        for _, mod in layers:
+            mod.merge()  # merges the active adapters not merged yet
+    for name, mod in layers:
+        base = mod.get_base_layer()
+        if name == "":
+            return base
+        parent_name, _, child = name.rpartition(".")
+        setattr(G.get_submodule(parent_name) if parent_name else G, child, base)
+    if "peft_config" in vars(G):  # set by peft's inject_adapter_in_model
+        del G.peft_config
     return G

@@ -11,16 +11,25 @@ Features of a fixed image set (the teacher outputs of a test split) are cached o
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import io
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
+from cleanfid.resize import build_resizer
+from cleanfid.utils import EXTENSIONS
 from PIL import Image
 
+from e2gan_bench.cache import DiskCache
+from e2gan_bench.errors import UserError
+from e2gan_bench.features import weights
 from e2gan_bench.registry import Registry
 
 
@@ -55,8 +64,6 @@ FALLBACK_SCALE = 0.15
 
 class ResNet18RandomInit(FeatureExtractor):
     def __init__(self, batch: int = 32) -> None:
-        import torchvision
-
         g = torch.random.fork_rng()
         with g:
             torch.manual_seed(0)
@@ -101,29 +108,29 @@ def get_extractor(name: str = "auto") -> FeatureExtractor:
     return _loaded[name]
 
 
+def _npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
 class FeatureCache:
-    """``cache_dir/features/<extractor>/<hash of images>.npy``."""
+    """Features by content: ``cache_dir/features/<extractor>/<hash of images>-<weights>.npy``."""
 
     def __init__(self, extractor: FeatureExtractor, cache_dir: Path | None) -> None:
         self.ex = extractor
-        self.dir = None if cache_dir is None else Path(cache_dir) / "features" / extractor.info.name
+        self.cache = DiskCache(None if cache_dir is None else Path(cache_dir) / "features", extractor.info.name,
+                               ".npy")
+
+    @property
+    def dir(self) -> Path | None:
+        return self.cache.dir
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        if self.dir is None:
-            return self.ex(images)
         h = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:24]
-        path = self.dir / f"{h}-{self.ex.info.weights.replace(':', '_')}.npy"
-        if path.is_file():
-            try:
-                return np.load(path)
-            except Exception:
-                path.unlink(missing_ok=True)
-        f = self.ex(images)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, f)
-        tmp.replace(path)
-        return f
+        key = f"{h}-{self.ex.info.weights.replace(':', '_')}"
+        return self.cache.get_or_compute(key, lambda: self.ex(images), lambda p: np.load(p, allow_pickle=False),
+                                         _npy_bytes)
 
 
 # ------------------------------------------------------------------------------------ clean-fid protocol
@@ -131,8 +138,6 @@ class FeatureCache:
 def clean_resize(image: np.ndarray) -> np.ndarray:
     """clean-fid ``mode="clean"`` resize of one uint8 H×W×3 image: per-channel float PIL bicubic to 299², no
     quantisation; returns float32 299×299×3 in [0, 255] (``cleanfid.resize.build_resizer("clean")``)."""
-    from cleanfid.resize import build_resizer
-
     return build_resizer("clean")(image)
 
 
@@ -165,10 +170,6 @@ class CleanFidExtractor(FeatureExtractor):
 def folder_images(folder: Path) -> list[np.ndarray]:
     """The images of a folder as clean-fid lists and reads them: every file with an image extension, recursively,
     in sorted path order, converted to RGB."""
-    import glob
-
-    from cleanfid.utils import EXTENSIONS
-
     files = sorted([f for ext in EXTENSIONS for f in glob.glob(os.path.join(str(folder), f"**/*.{ext}"), recursive=True)])
     return [np.load(f) if ".npy" in f else np.array(Image.open(f).convert("RGB")) for f in files]
 
@@ -187,15 +188,9 @@ class InceptionClean(CleanFidExtractor):
     """
 
     def __init__(self, batch: int = 32) -> None:
-        from e2gan_bench.metrics import weights
-
         ref, why = weights.resolve_with_reason("inception")
         if ref is None:
             raise FileNotFoundError(f"clean-fid Inception weights: {why}")
-        import warnings
-
-        from e2gan_bench.errors import UserError
-
         try:
             with warnings.catch_warnings():  # "torch.jit is deprecated": clean-fid ships the model as TorchScript
                 warnings.simplefilter("ignore", FutureWarning)

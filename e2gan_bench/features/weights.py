@@ -18,12 +18,17 @@ import datetime as _dt
 import functools
 import json
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors import safe_open
+
+from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.errors import UserError
-from e2gan_bench.util import atomic_write_text, sha256_file
+from e2gan_bench.util import sha256_file
 
 CLIP_REPOS = ("openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16", "openai/clip-vit-large-patch14")
 
@@ -164,8 +169,6 @@ def clip_weights_file(folder: Path) -> Path:
         raise UserError("model.safetensors missing (only safetensors CLIP weights are accepted; nothing is unpickled)",
                         file=str(folder))
     try:
-        from safetensors import safe_open
-
         with safe_open(str(w), framework="pt") as f:
             keys = set(f.keys())
     except Exception as exc:  # truncated / not a safetensors file
@@ -253,16 +256,12 @@ def _cache_candidates(name: str) -> list[tuple[Path, str]]:
         env = os.environ.get("E2GAN_BENCH_INCEPTION")
         if env:
             out.append((Path(env), "env E2GAN_BENCH_INCEPTION"))
-        import platform
-
         d = Path("./") if platform.system() == "Windows" else Path("/tmp")  # clean-fid's download folder
         out.append((d / KNOWN["inception"].filename, "clean-fid cache"))
     elif name == "alexnet":
-        import torch
-
         out.append((Path(torch.hub.get_dir()) / "checkpoints" / KNOWN["alexnet"].filename, "torch hub cache"))
     elif name == "clip":
-        try:
+        try:  # huggingface_hub comes with transformers, which the core does not need: optional
             from huggingface_hub import try_to_load_from_cache
         except ImportError:
             return out

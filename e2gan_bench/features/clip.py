@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from e2gan_bench.metrics import weights
+from e2gan_bench.features import weights
 
 NO_WEIGHTS = "n/a: no CLIP weights registered (e2gan-bench weights add clip PATH)"
 
@@ -51,6 +51,10 @@ class _ClipShim(torch.nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.clip(*args, **kwargs)
+
+
+# transformers (and torchmetrics' CLIP module, which imports it) are imported when a CLIP model is loaded: they
+# take seconds to import and are needed only when CLIP weights are registered.
 
 
 @contextlib.contextmanager
@@ -86,6 +90,11 @@ def _chw(images: np.ndarray) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1) for im in images]
 
 
+def backend_label(ref: weights.WeightRef) -> str:
+    """The backend label of CLIP scores computed with these weights (known before the model is loaded)."""
+    return f"torchmetrics-clipscore:{Path(ref.path).name or 'clip'}@{ref.tag}"
+
+
 class ClipScorer:
     """CLIP score / directional CLIP similarity with one local CLIP model."""
 
@@ -97,9 +106,8 @@ class ClipScorer:
         self.metric = CLIPScore(model_name_or_path=lambda: load_clip(ref.path))
         self.model: _ClipShim = self.metric.model
         self.processor = self.metric.processor
-        name = getattr(self.model.config, "_name_or_path", "") or Path(ref.path).name
-        self.model_name = Path(str(name)).name or "clip"
-        self.backend = f"torchmetrics-clipscore:{self.model_name}@{ref.tag}"
+        self.model_name = Path(ref.path).name or "clip"
+        self.backend = backend_label(ref)
         self.info = {
             "backend": self.backend,
             "weights": ref.tag,

@@ -1,0 +1,112 @@
+"""The comparison as text: the per-metric table (terminal and markdown), the headline and the markdown verdict."""
+
+from __future__ import annotations
+
+from e2gan_bench.metrics import all_metrics, format_number
+from e2gan_bench.report.compare import Comparison
+from e2gan_bench.report.gates import default_gates
+from e2gan_bench.report.sides import Side
+from e2gan_bench.report.stats import BOOTSTRAP_SEED
+
+
+def _num(metric: str, v: float | None, signed: bool = False) -> str:
+    fmts = {m.name: m.fmt for m in all_metrics()}
+    return format_number(fmts.get(metric, "{:.4g}"), v, signed=signed).replace("-", "−")
+
+
+def _ci(metric: str, ci: tuple[float, float] | None, n: int) -> str:
+    if ci is None:
+        return "n=1: no interval" if n == 1 else "–"
+    return f"[{_num(metric, ci[0])}, {_num(metric, ci[1])}]"
+
+
+def table_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-metric table (shared by the markdown and the terminal); the last column is
+    the note."""
+    pct = f"{c.confidence * 100:g}%"
+    header = ["metric", "better", "n", "base", "candidate", "Δ (cand − base)", "Δ%", f"{pct} CI (t)",
+              f"{pct} CI (bootstrap)", "gate (tolerance)", "verdict", "note"]
+    rows = []
+    for r in c.metrics:
+        gate = "not gated"
+        if r.gate is not None:
+            gate = r.gate + (f" → {_num(r.metric, r.tolerance)}" if r.tolerance is not None else "")
+        compared = r.status != "not comparable"
+        rows.append([
+            r.metric, "higher" if r.higher_is_better else "lower", str(r.n),
+            _num(r.metric, r.base_mean), _num(r.metric, r.candidate_mean), _num(r.metric, r.diff, signed=True),
+            "–" if r.diff_pct is None else f"{r.diff_pct:+.1f}%".replace("-", "−"),
+            _ci(r.metric, r.ci_t, r.n) if compared else "–",
+            _ci(r.metric, r.ci_bootstrap, r.n) if compared else "–",
+            gate, f"{r.mark} {r.status}", r.note,
+        ])
+    return header, rows
+
+
+def headline(c: Comparison) -> str:
+    who = f"candidate `{c.candidate.method}` vs base `{c.base.method}`"
+    if c.errors:
+        return f"compare: CANNOT GATE — {who}: " + "; ".join(f"{m}: {e}" for m, e in c.errors.items())
+    if c.failed:
+        worse = ", ".join(m.metric for m in c.failed)
+        return f"compare: FAIL — {who}: worse beyond tolerance on {worse}"
+    return f"compare: PASS — {who}: no gated metric worse beyond tolerance"
+
+
+def side_line(s: Side) -> str:
+    where = f"`{s.path}` ({s.kind}" + (f", suite `{s.suite}`" if s.suite else "") + ")"
+    n_ok = sum(r.status == "ok" for r in s.records)
+    return f"**{s.role.lower()}**: {where}, method `{s.method}`, {n_ok} finished run(s)" + \
+        (f", {len(s.records) - n_ok} failed" if len(s.records) > n_ok else "")
+
+
+def gate_rule_lines(c: Comparison) -> list[str]:
+    pct = f"{c.confidence * 100:g}%"
+    lines = [
+        f"A gated metric fails when the candidate's mean worsening exceeds the tolerance **and** the {pct} "
+        "Student-t interval of the paired differences lies entirely on the worse side of zero (with n=1: the "
+        "point difference alone). Worse than tolerance but within noise is reported as `?` (inconclusive) and "
+        "does not fail. Tolerance = max(abs, rel × mean |base|). The bootstrap interval "
+        f"({c.bootstrap_resamples} paired resamples, seed {BOOTSTRAP_SEED}) is shown for reference.",
+        "",
+        "Gates in effect: " + (", ".join(f"`{m}` {g.describe()}" + (" (set by --gate)" if g.explicit else "")
+                                         for m, g in c.gates.items()) or "none") + ".",
+    ]
+    off = [m for m in default_gates() if m not in c.gates]
+    if off:
+        lines.append("Default gates switched off: " + ", ".join(f"`{m}`" for m in off) + ".")
+    return lines
+
+
+def default_gate_table() -> list[str]:
+    """Every registered metric's default tolerance and the reason for it (also the README's metric table)."""
+    rows = ["| metric | default tolerance | why |", "|---|---|---|"]
+    rows += [f"| {m.name} | {m.gate.describe()} | {m.gate.reason} |" for m in all_metrics()]
+    return rows
+
+
+def to_markdown(c: Comparison) -> str:
+    header, rows = table_rows(c)
+    md = [f"# {headline(c)}", "", f"- {side_line(c.base)}", f"- {side_line(c.candidate)}"]
+    for s in (c.base, c.candidate):
+        md += [f"- note ({s.role.lower()}): {n}" for n in s.notes]
+    matched = ", ".join(f"{cc}/{s}" for cc, s in c.matched)
+    md += [f"- matched runs (concept/seed): **{len(c.matched)}** — {matched}", ""]
+    md += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    md += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    md.append("")
+    md.append("✓ within tolerance · ✗ worse beyond tolerance · ? worse than tolerance but within noise · "
+              "— not gated · n/c not comparable")
+    md.append("")
+    nc = [m for m in c.metrics if m.status == "not comparable"]
+    if nc or c.errors:
+        md += ["## Not comparable", ""]
+        md += [f"- `{m.metric}`: {m.note}" + (f" — base {m.backend_base}, candidate {m.backend_candidate}"
+                                              if "backends" in m.note else "") for m in nc]
+        md += [f"- **cannot gate `{m}`: {e}** (compare without it: `--gate {m}:off`)" for m, e in c.errors.items()]
+        md.append("")
+    md += ["## Unmatched runs", ""]
+    md += [f"- {u.side}: `{u.concept}` seed {u.seed} — {u.reason}" for u in c.unmatched] or ["_none_"]
+    md += ["", "## Gate rule", "", *gate_rule_lines(c), "", "Default gates (reasoned for the CPU suites' noise; "
+           "override with `--gate METRIC:abs=X`, `METRIC:rel=Y` or `METRIC:off`):", "", *default_gate_table(), ""]
+    return "\n".join(md)
