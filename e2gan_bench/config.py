@@ -8,24 +8,30 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from e2gan_bench.errors import ConfigError
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
+#: Seeds (and split seeds) feed numpy's and torch's generators: non-negative 32-bit integers.
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+#: Most images a concept's split may hold (each is resolution² × 3 bytes, twice: source and target).
+MAX_IMAGES = 100_000
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # unknown fields are errors; nan and inf are never a valid setting
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ComponentSpec(BaseModel):
     """``{kind: NAME, **params}`` — a registry entry and its parameters."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
     kind: str
 
     @property
@@ -43,9 +49,9 @@ class Concept(_Strict):
     teacher: ComponentSpec
     source: ComponentSpec = ComponentSpec(kind="builtin-photos")
     resolution: int = Field(64, ge=16, le=1024)
-    n_train: int = Field(192, ge=2)
-    n_test: int = Field(48, ge=2)
-    split_seed: int = 0
+    n_train: int = Field(192, ge=2, le=MAX_IMAGES)
+    n_test: int = Field(48, ge=2, le=MAX_IMAGES)
+    split_seed: Seed = 0
 
 
 class DataSpec(_Strict):
@@ -67,8 +73,8 @@ class LoraSpec(_Strict):
 
 
 class Budget(_Strict):
-    steps: int = Field(400, ge=0)
-    batch: int = Field(8, ge=1)
+    steps: int = Field(400, ge=0, le=10_000_000)
+    batch: int = Field(8, ge=1, le=4096)
     lr: float = Field(2e-4, gt=0)
     lr_d: float | None = None
     beta1: float = 0.5
@@ -76,6 +82,8 @@ class Budget(_Strict):
     l1_weight: float = Field(100.0, ge=0)
     gan_weight: float = Field(1.0, ge=0)
     gan_mode: Literal["lsgan", "vanilla", "none"] = "lsgan"
+    schedule: Literal["constant", "cosine", "linear"] = "constant"  # learning-rate decay over ``steps``
+    warmup: int = Field(0, ge=0, le=10_000_000)  # linear learning-rate warm-up steps
 
 
 class Method(_Strict):
@@ -104,26 +112,84 @@ class BaseSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)  # the selector's own Params
     pool: tuple[str, ...] = ()
     budget: Budget = Budget(steps=800)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class EvalSpec(_Strict):
-    kid_subsets: int = Field(50, ge=1)
-    kid_subset_size: int = Field(16, ge=2)
-    feature_batch: int = Field(32, ge=1)
+    kid_subsets: int = Field(50, ge=1, le=10_000)
+    kid_subset_size: int = Field(16, ge=2, le=MAX_IMAGES)
+    feature_batch: int = Field(32, ge=1, le=4096)
     lpips: bool = True
     clip: bool = True  # CLIP score when CLIP weights are registered; else n/a with the reason
     latency: bool = True  # ONNX Runtime latency of the generator (once per architecture)
-    latency_threads: int = Field(1, ge=1)
-    latency_runs: int = Field(50, ge=5)
-    samples_in_grid: int = Field(6, ge=0)
+    latency_threads: int = Field(1, ge=1, le=256)
+    latency_runs: int = Field(50, ge=5, le=100_000)
+    samples_in_grid: int = Field(6, ge=0, le=64)
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)  # metric name -> that metric's Params
 
 
 class DataOverrides(_Strict):
     resolution: int | None = Field(None, ge=16, le=1024)
-    n_train: int | None = Field(None, ge=2)
-    n_test: int | None = Field(None, ge=2)
+    n_train: int | None = Field(None, ge=2, le=MAX_IMAGES)
+    n_test: int | None = Field(None, ge=2, le=MAX_IMAGES)
+
+
+class _GeneratorForm(_Strict):
+    """The departures from the paper's generator both architectures share (models/generators.py says why);
+    ``norm: instance, head: tanh, skips: false, color_path: false`` is the paper's / pix2pix's form."""
+
+    norm: Literal["group", "instance"] = "group"
+    head: Literal["residual", "tanh"] = "residual"
+    color_path: bool = True
+
+
+class E2GANSizes(_GeneratorForm):
+    """``model.e2gan``: the E2GAN generator's sizes and form (``text_dim`` follows the prompt encoder)."""
+
+    ngf: int = Field(16, ge=1, le=256)
+    heads: int = Field(4, ge=1, le=64)
+    mlp_ratio: int = Field(2, ge=1, le=16)
+    skips: bool = True
+    film: bool = True
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> E2GANSizes:
+        if (4 * self.ngf) % self.heads:
+            raise ValueError(f"heads ({self.heads}) must divide the transformer width 4 × ngf = {4 * self.ngf}")
+        return self
+
+
+class Pix2PixSizes(_GeneratorForm):
+    """``model.pix2pix-resnet``: the pix2pix ResNet generator's sizes and form."""
+
+    ngf: int = Field(64, ge=1, le=256)
+    n_blocks: int = Field(9, ge=0, le=64)
+    skips: bool = False
+
+
+class IdentitySizes(_Strict):
+    """``model.identity``: the identity generator has no sizes."""
+
+
+class DiscriminatorSizes(_Strict):
+    """``model.discriminator``: the PatchGAN discriminator's width."""
+
+    ndf: int = Field(32, ge=1, le=512)
+
+
+class ModelSizes(_Strict):
+    """A suite's ``model:`` — sizes per architecture, each a typed, bounded model (they enter the keys)."""
+
+    e2gan: E2GANSizes | None = None
+    pix2pix_resnet: Pix2PixSizes | None = Field(None, alias="pix2pix-resnet")
+    identity: IdentitySizes | None = None
+    discriminator: DiscriminatorSizes | None = None
+
+    def kwargs(self, arch: str) -> dict[str, Any]:
+        """The sizes the suite sets for ``arch`` (only those written: defaults come from the harness)."""
+        field = next((n for n, f in type(self).model_fields.items() if (f.alias or n) == arch), None)
+        sizes = getattr(self, field) if field else None
+        return {} if sizes is None else sizes.model_dump(exclude_unset=True)
 
 
 class MethodEntry(_Strict):
@@ -146,10 +212,10 @@ class Suite(_Strict):
     description: str = ""
     concepts: tuple[str, ...] = Field(min_length=1)
     methods: tuple[MethodEntry, ...] = Field(min_length=1)
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[Seed, ...] = Field((0,), min_length=1, max_length=1000)
     base: BaseSpec = BaseSpec()
     data: DataOverrides = DataOverrides()
-    model: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    model: ModelSizes = ModelSizes()
     budget: dict[str, Any] = Field(default_factory=dict)
     eval: EvalSpec = EvalSpec()
 
@@ -173,20 +239,93 @@ class Suite(_Strict):
 # ----------------------------------------------------------------------------- loading
 
 
+#: Largest YAML file read (concepts, methods and suites are a few hundred bytes).
+MAX_YAML_BYTES = 1 << 20
+#: Most nodes a YAML document may have once its aliases are expanded (a guard against alias bombs).
+MAX_YAML_NODES = 100_000
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no Python tags, nothing executed) that also refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable: the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_nodes(root: yaml.Node, file: str) -> int:
+    """Nodes of the document with every alias expanded (what a JSON dump of it would hold); a recursive alias or
+    more than :data:`MAX_YAML_NODES` is an error."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        k = id(node)
+        if k in sizes:
+            return sizes[k]
+        if k in active:
+            raise ConfigError("recursive YAML alias (a node that contains itself)", file=file)
+        active.add(k)
+        if isinstance(node, yaml.MappingNode):
+            n = 1 + sum(size(a) + size(b) for a, b in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            n = 1 + sum(size(c) for c in node.value)
+        else:
+            n = 1
+        active.discard(k)
+        if n > MAX_YAML_NODES:
+            raise ConfigError(f"YAML document too large once its aliases are expanded (more than {MAX_YAML_NODES:,} "
+                              "nodes): refusing an alias bomb", file=file)
+        sizes[k] = n
+        return n
+
+    return size(root)
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping safely; errors name the file."""
+    """Read a YAML mapping safely: at most :data:`MAX_YAML_BYTES`, plain YAML only (no Python tags), no duplicate
+    keys, and no more than :data:`MAX_YAML_NODES` nodes once aliases are expanded. Errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("file not found", file=str(path))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read ({exc.strerror or type(exc).__name__})", file=str(path)) from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"file too large for a concept, method or suite (over {MAX_YAML_BYTES:,} bytes)",
+                          file=str(path))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("not a UTF-8 text file", file=str(path)) from None
+    loader = _GuardedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _expanded_nodes(node, str(path))
+        data = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"malformed YAML{where}: {problem}", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("not a UTF-8 text file", file=str(path)) from None
+    except RecursionError:
+        raise ConfigError("YAML nested too deeply", file=str(path)) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", file=str(path), value=type(data).__name__)
     return data
@@ -231,7 +370,7 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         if isinstance(part, int) or not (isinstance(cur, type) and issubclass(cur, BaseModel)):
             continue
-        field = cur.model_fields.get(part)
+        field = next((f for n, f in cur.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return []
         ann = field.annotation
@@ -240,7 +379,7 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             if isinstance(arg, type) and issubclass(arg, BaseModel):
                 cur = arg
     if isinstance(cur, type) and issubclass(cur, BaseModel):
-        return sorted(cur.model_fields)
+        return sorted(f.alias or n for n, f in cur.model_fields.items())
     return []
 
 

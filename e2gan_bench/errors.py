@@ -37,12 +37,19 @@ class UserError(Exception):
             parts.append(f"field '{self.field}'")
         if self.value is not None:
             v = repr(self.value)
-            parts.append(f"value {v[:80] + '…' if len(v) > 80 else v}")
+            parts.append(f"value {v[:40] + '…' + v[-40:] if len(v) > 81 else v}")  # the end names a file
         head = ": ".join([", ".join(parts)]) if parts else ""
         msg = self.message
         if self.allowed:
             msg += f" (allowed: {self.allowed})"
         return f"{head}: {msg}" if head else msg
+
+    def in_file(self, file: str | None) -> UserError:
+        """The same error, naming ``file`` when it names none yet (a part that knows the field but not the file
+        raises; the caller that knows the file adds it)."""
+        if self.file or not file:
+            return self
+        return type(self)(self.message, file=file, field=self.field, value=self.value, allowed=self.allowed)
 
 
 class ConfigError(UserError):

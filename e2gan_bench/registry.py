@@ -112,6 +112,13 @@ class Registry(Generic[T]):
                 raise ConfigError(
                     f"cannot import {self.kind} '{name}': {exc}", file=file, field=field, value=name
                 ) from None
+            except Exception as exc:  # the module itself fails at import (a syntax error, an exception)
+                first = " ".join(str(exc).split())[:160]
+                raise ConfigError(f"cannot import {self.kind} '{name}': its module fails to import "
+                                  f"({type(exc).__name__}: {first})", file=file, field=field, value=name) from None
+            if not callable(obj):  # every kind of plugin is a class or a function
+                raise ConfigError(f"{self.kind} '{name}' is a {type(obj).__name__}, not a class or function",
+                                  file=file, field=field, value=name)
             self._items[name] = obj
             return obj
         self._load_entry_points()

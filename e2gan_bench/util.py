@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,31 @@ def code_version(*parts: str, root: Path = _PKG) -> str:
                 h.update(code_fingerprint(f.read_text(encoding="utf-8")).encode())
         _code_cache[ck] = h.hexdigest()[:12]
     return _code_cache[ck]
+
+
+# ------------------------------------------------------------------------------------------ crash tests
+
+_fault_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """A named moment where the crash tests stop the process. With ``E2GAN_BENCH_FAULT=NAME:N`` in the
+    environment, the N-th time this process reaches point ``NAME`` it kills itself with SIGKILL — no cleanup, no
+    ``finally`` blocks, exactly as a power cut or ``kill -9`` would; without it this does nothing.
+
+    Points: ``train-step`` and ``base-step`` (a training step of a run / of the base model), ``artifact-commit``
+    (a trained artifact complete, before its rename), ``evaluate`` (a run evaluated, before its folder is written),
+    ``commit-rename`` (a run folder complete, before its rename), ``commit-db`` (renamed, before its database row).
+    """
+    spec = os.environ.get("E2GAN_BENCH_FAULT")
+    if not spec:
+        return
+    want, _, n = spec.partition(":")
+    if want != name:
+        return
+    _fault_hits[name] = _fault_hits.get(name, 0) + 1
+    if _fault_hits[name] == int(n or 1):
+        kill = getattr(signal, "SIGKILL", None)
+        if kill is None:  # Windows: the closest to a kill -9
+            os._exit(137)
+        os.kill(os.getpid(), kill)

@@ -13,7 +13,7 @@ import torch
 from e2gan_bench.cache import DiskCache, atomic_dir, atomic_write, read_json, read_npz
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.data.dataset import DataSettings, build_dataset
-from e2gan_bench.metrics import EvalContext, metric
+from e2gan_bench.metrics import EvalContext, MetricUnavailable, metric
 from e2gan_bench.metrics import builtin as builtin_metrics
 from e2gan_bench.resources import Catalog
 
@@ -93,4 +93,5 @@ def test_latency_cache_policy(tmp_path, monkeypatch):
     c = ctx()
     assert lat.compute(c) == 1.5 and len(calls) == 2 and c.details["latency"]["p90_ms"] == 2.0
     assert lat.compute(ctx()) == 1.5 and len(calls) == 2
-    assert lat.compute(EvalContext(**{**ctx().__dict__, "arch": "identity"})) is None  # nothing to time
+    with pytest.raises(MetricUnavailable, match="nothing to time"):  # recorded as n/a with the reason
+        lat.compute(EvalContext(**{**ctx().__dict__, "arch": "identity"}))

@@ -78,7 +78,7 @@ methods:
   - identity
 base: {selector: list, concepts: [night], budget: {steps: 2, batch: 2}}
 data: {resolution: 16, n_train: 6, n_test: 4}
-model: {e2gan: {ngf: 4, residual: true}, discriminator: {ndf: 4}}
+model: {e2gan: {ngf: 4}, discriminator: {ndf: 4}}
 eval: {kid_subsets: 2, kid_subset_size: 3, lpips: false, latency: false, samples_in_grid: 2}
 """
 
@@ -135,7 +135,7 @@ def tiny_data(tmp_path_factory):
 def test_load_generator_rebuilds_the_trained_generator(tiny_data, tmp_path, overrides):
     """What evaluation loads from the artifact folder computes exactly what training produced."""
     ds, emb = tiny_data
-    mk = {"ngf": 4, "residual": True}
+    mk = {"ngf": 4}
     torch.manual_seed(5)
     base_state = {k: v.clone() for k, v in ARCHS.get("e2gan")(**mk).state_dict().items()}
     method = Method(name="m", budget={"steps": 3, "batch": 2}, **overrides)

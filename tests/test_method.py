@@ -16,7 +16,7 @@ from e2gan_bench.data.dataset import DataSettings, build_dataset  # noqa: E402
 from e2gan_bench.errors import ConfigError  # noqa: E402
 from e2gan_bench.harness.store import ResultsStore  # noqa: E402
 from e2gan_bench.models.generators import ARCHS, CRUCIAL_GROUPS  # noqa: E402
-from e2gan_bench.models.lora import lora_param_count, lora_targets  # noqa: E402
+from e2gan_bench.models.lora import full_ranks, lora_param_count, lora_targets  # noqa: E402
 from e2gan_bench.models.text import CachedPromptEncoder, HashEncoder  # noqa: E402
 from e2gan_bench.plugins import parse_params  # noqa: E402
 from e2gan_bench.resources import Catalog  # noqa: E402
@@ -24,7 +24,7 @@ from e2gan_bench.training.base import concept_embedding, select_base_concepts  #
 from e2gan_bench.training.methods import run_method  # noqa: E402
 from e2gan_bench.training.rank_search import RANK_SEARCHES, RankSearchContext  # noqa: E402
 
-TINY = {"ngf": 4, "residual": True}
+TINY = {"ngf": 4}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,8 @@ def _ctx(name, params=None, trial=None):
         return 1.0 - 0.01 * sum(r for t, r in pattern.items() if t.startswith("out"))
 
     typed = parse_params(RANK_SEARCHES.get(name), params, field="lora.search_params")
-    ctx = RankSearchContext(targets, groups, 2, typed, 0, trial or fake_trial, lambda p: lora_param_count(G, p))
+    ctx = RankSearchContext(targets, groups, 2, typed, 0, trial or fake_trial, lambda p: lora_param_count(G, p),
+                            full_rank=full_ranks(G, targets))
     return ctx, calls
 
 
@@ -61,7 +62,9 @@ def test_builtin_searches_return_valid_patterns(name):
         assert ctx.param_count(pattern) > ctx.param_count(ctx.uniform(ctx.rank)) * 0.9
     if name == "e2gan":  # one reference trial + one per group with targets, then budget follows the gains
         assert len(calls) == 1 + sum(1 for v in ctx.groups.values() if v)
-        assert pattern["out"] == max(pattern.values()) > ctx.rank  # the budget goes where the trials found gains
+        # the budget goes where the trials found gains, up to each layer's full rank
+        assert all(pattern[t] == ctx.full_rank[t] > ctx.rank for t in ctx.groups["out"])
+        assert all(r <= ctx.full_rank[t] for t, r in pattern.items())  # never beyond a layer's full rank
     if name == "uniform":
         assert set(pattern.values()) == {4}
 
@@ -101,9 +104,9 @@ def test_plugin_from_user_code(tiny_data, tmp_path):
     r = Method(name="x", arch="e2gan", trainable="lora-crucial",
                      lora={"rank": 2, "search": "plugins.my_search:out_heavy"}, budget={"steps": 1, "batch": 2})
     o = run_method(r, ds, emb, 0, TINY, 4, tmp_path)
-    assert o.details["rank_pattern"]["out"] == 8 and o.details["search_log"] == [{"note": "out-heavy"}]
+    assert o.details["rank_pattern"]["out.conv"] == 8 and o.details["search_log"] == [{"note": "out-heavy"}]
     r6 = r.model_copy(update={"lora": r.lora.model_copy(update={"search_params": {"rank": 6}})})
-    assert run_method(r6, ds, emb, 0, TINY, 4, tmp_path / "b").details["rank_pattern"]["out"] == 6  # its Params
+    assert run_method(r6, ds, emb, 0, TINY, 4, tmp_path / "b").details["rank_pattern"]["out.conv"] == 6  # its Params
 
 
 def test_partial_full_finetune_stores_only_its_groups(tiny_data, tmp_path):
@@ -177,7 +180,7 @@ base:
   pool: [night, cartoon, pencil-sketch]
   budget: {steps: 2, batch: 2}
 data: {resolution: 16, n_train: 6, n_test: 4}
-model: {e2gan: {ngf: 4, residual: true}, discriminator: {ndf: 4}}
+model: {e2gan: {ngf: 4}, discriminator: {ndf: 4}}
 eval: {kid_subsets: 2, kid_subset_size: 3, lpips: false, latency: false, samples_in_grid: 0}
 """
 

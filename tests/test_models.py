@@ -129,15 +129,16 @@ def test_pix2pix_ignores_text() -> None:
 def test_e2gan_layer_groups_and_crucial_targets() -> None:
     G = _e2gan()
     groups = G.layer_groups()
-    assert list(groups) == ["stem", "down", "res", "ds", "transformer", "us", "res_up", "up", "out"]
+    assert list(groups) == ["text_proj", "stem", "down", "res", "ds", "transformer", "us", "res_up", "up", "out"]
     assert set(CRUCIAL_GROUPS) <= set(groups)
     targets = lora_targets(G, CRUCIAL_GROUPS)
-    frozen = {n for g in ("res", "res_up", "stem") for n in groups[g]}
+    frozen = {n for g in ("res", "res_up", "stem", "text_proj") for n in groups[g]}
     assert targets and not frozen & set(targets)
     assert all(t.split(".")[0] in CRUCIAL_GROUPS for t in targets)
     # every crucial group is covered, with all its conv / linear layers (e2gan has no ConvTranspose2d)
     assert sorted(targets) == sorted(n for g in CRUCIAL_GROUPS for n in groups[g])
-    assert {"transformer.cross_attn.k", "transformer.self_attn.q", "ds.0", "us.1.0", "out"} <= set(targets)
+    assert {"transformer.cross_attn.k", "transformer.self_attn.q", "ds.conv", "us.conv", "out.conv", "out.color",
+            "ds.norm.film", "up.1.norm.film"} <= set(targets)
 
 
 def test_lora_targets_skip_conv_transpose() -> None:
@@ -147,7 +148,7 @@ def test_lora_targets_skip_conv_transpose() -> None:
     assert "up.0" in G.layer_groups()["up"]  # the ConvTranspose2d is in the group ...
     assert "up.0" not in every and "up.3" not in every  # ... but cannot carry a LoRA
     assert all(isinstance(mods[n], (torch.nn.Conv2d, torch.nn.Linear)) for n in every)
-    assert "stem.0" in every and "out" in every
+    assert "stem.conv" in every and "out.conv" in every
 
 
 def test_paper_sizes() -> None:
@@ -177,16 +178,16 @@ def test_add_lora_trainable_count_and_frozen_base() -> None:
         assert mods[name].lora_B["default"].weight.shape[1] == r
         assert mods[name].scaling["default"] == pytest.approx(1.0)  # alpha=None -> alpha/r = 1
     # layers outside the pattern are untouched
-    assert not hasattr(mods["res.0.body.0"], "lora_A")
-    assert not hasattr(mods["stem.0"], "lora_A")
+    assert not hasattr(mods["res.0.conv1"], "lora_A")
+    assert not hasattr(mods["stem.conv"], "lora_A")
 
 
 def test_add_lora_explicit_alpha_scales_by_rank() -> None:
     G = _e2gan()
-    pattern = {"ds.0": 2, "transformer.cross_attn.k": 4}
+    pattern = {"ds.conv": 2, "transformer.cross_attn.k": 4}
     L = add_lora(G, pattern, alpha=8.0)
     mods = dict(L.named_modules())
-    assert mods["ds.0"].scaling["default"] == pytest.approx(4.0)
+    assert mods["ds.conv"].scaling["default"] == pytest.approx(4.0)
     assert mods["transformer.cross_attn.k"].scaling["default"] == pytest.approx(2.0)
 
 

@@ -91,7 +91,7 @@ base:
   concepts: [night]
   budget: {steps: 2, batch: 2}
 data: {resolution: 16, n_train: 6, n_test: 4}
-model: {e2gan: {ngf: 4, residual: true}, discriminator: {ndf: 4}}
+model: {e2gan: {ngf: 4}, discriminator: {ndf: 4}}
 eval: {kid_subsets: 2, kid_subset_size: 3, lpips: false, latency: false, samples_in_grid: 0%s}
 """
 

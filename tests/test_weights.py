@@ -4,13 +4,38 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import pytest
+import torch
 from conftest import cli, one_error_line
 
 from e2gan_bench.errors import UserError
 from e2gan_bench.features import weights as W
 from e2gan_bench.util import sha256_file
+
+
+class _Layers(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))
+
+
+class _TinyInception(torch.nn.Module):
+    """clean-fid's interface (a ``layers`` module) in a few hundred bytes of TorchScript."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = _Layers()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def tiny_inception(path):
+    with warnings.catch_warnings():  # "torch.jit is deprecated": clean-fid ships TorchScript all the same
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(_TinyInception()), str(path))
+    return path
 
 
 @pytest.fixture(autouse=True)
@@ -42,14 +67,13 @@ def test_unknown_name_and_missing_path(tmp_path, capsys):
 
 
 def test_add_list_resolve_round_trip(tmp_path, capsys, home):
-    f = tmp_path / "inception-2015-12-05.pt"
-    f.write_bytes(os.urandom(4096))
+    f = tiny_inception(tmp_path / "inception-2015-12-05.pt")
     assert W.resolve("inception") is None
     assert cli("weights", "add", "inception", f) == 0
     out = capsys.readouterr().out
     assert sha256_file(f) in out and "hash not pinned: recorded as observed" in out
     reg = json.loads((home / "weights.json").read_text())
-    assert reg["inception"]["sha256"] == sha256_file(f) and reg["inception"]["size"] == 4096
+    assert reg["inception"]["sha256"] == sha256_file(f) and reg["inception"]["size"] == f.stat().st_size
     assert reg["inception"]["path"] == str(f.resolve()) and reg["inception"]["added"]
 
     ref = W.resolve("inception")
@@ -69,14 +93,13 @@ def test_add_list_resolve_round_trip(tmp_path, capsys, home):
 
 
 def test_truncated_or_changed_file_detected(tmp_path, home):
-    f = tmp_path / "inception-2015-12-05.pt"
-    data = os.urandom(4096)
-    f.write_bytes(data)
+    f = tiny_inception(tmp_path / "inception-2015-12-05.pt")
+    data = f.read_bytes()
     W.add("inception", f)
-    f.write_bytes(data[:1000])  # truncated: size differs
+    f.write_bytes(data[:100])  # truncated: size differs
     ref, why = W.resolve_with_reason("inception")
     assert ref is None and "changed" in why and "size" in why
-    f.write_bytes(bytes(4096))  # same size, different content (and mtime): re-hashed
+    f.write_bytes(bytes(len(data)))  # same size, different content (and mtime): re-hashed
     os.utime(f, ns=(1, 1))
     ref, why = W.resolve_with_reason("inception")
     assert ref is None and "sha256" in why
@@ -135,12 +158,17 @@ def test_doctor_reports_labelled_fallbacks(capsys, monkeypatch):
     assert d["torch_threads"] >= 1 and d["device"] == "cpu"
 
 
-def test_registered_file_that_is_not_torchscript(tmp_path, capsys, monkeypatch):
+def test_registered_file_that_is_not_torchscript(tmp_path, capsys, monkeypatch, home):
     from e2gan_bench.features import extractors as features
 
     f = tmp_path / "inception-2015-12-05.pt"
     f.write_bytes(os.urandom(2048))
-    W.add("inception", f)  # unpinned: any file registers, loading tells
+    with pytest.raises(UserError, match="not clean-fid's Inception TorchScript"):
+        W.add("inception", f)  # `weights add` refuses it …
+    st = f.stat()  # … but a registry written by an older version may hold it: loading tells
+    (home / "weights.json").parent.mkdir(parents=True, exist_ok=True)
+    (home / "weights.json").write_text(json.dumps({"inception": {
+        "path": str(f), "file": str(f), "sha256": sha256_file(f), "size": st.st_size, "mtime_ns": st.st_mtime_ns}}))
     with pytest.raises(UserError, match="not clean-fid's Inception TorchScript"):
         features.InceptionClean()
     monkeypatch.setattr(features, "_loaded", {})

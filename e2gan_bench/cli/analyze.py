@@ -19,8 +19,9 @@ def layers(
     out: Annotated[Path, typer.Option(help="Results folder (shared with `run`; finished runs are reused).")] = Path("runs"),
     dest: Annotated[Optional[Path], typer.Option(help="Report folder (default: OUT/reports/SUITE-layers).")] = None,
     concept: Annotated[Optional[list[str]], typer.Option(help="Concepts to use (default: the suite's).")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Fine-tuning steps per run (default: the methods').")] = None,
-    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 4,
+    steps: Annotated[Optional[int], typer.Option(help="Fine-tuning steps per run (default: the methods').",
+                                                 min=1, max=10_000_000)] = None,
+    rank: Annotated[int, typer.Option(help="LoRA rank.", min=1, max=512)] = 4,
     concepts_dir: ConceptDirs = None,
     methods_dir: MethodDirs = None,
 ) -> None:

@@ -51,8 +51,8 @@ def concepts_list(
 def concepts_preview(
     name: str,
     dest: Annotated[Path, typer.Option(help="PNG to write.")] = Path("preview.png"),
-    n: Annotated[int, typer.Option(help="Pairs to show.")] = 6,
-    resolution: Annotated[int, typer.Option(help="Crop size in pixels.")] = 128,
+    n: Annotated[int, typer.Option(help="Pairs to show.", min=1, max=64)] = 6,
+    resolution: Annotated[int, typer.Option(help="Crop size in pixels.", min=16, max=1024)] = 128,
     split: Annotated[str, typer.Option(help="train or test crops.")] = "test",
     concepts_dir: ConceptDirs = None,
 ) -> None:

@@ -16,13 +16,15 @@ from e2gan_bench.errors import UserError
 LATENCY_ARCHS = ("e2gan", "pix2pix-resnet")
 
 
-def _positive(value: int, option: str, minimum: int = 1) -> None:
+def _positive(value: int, option: str, minimum: int = 1, maximum: int = 100_000) -> None:
     if value < minimum:
         raise UserError(f"must be at least {minimum}", field=option, value=value)
+    if value > maximum:  # no option may make a run allocate or loop without limit
+        raise UserError(f"must be at most {maximum}", field=option, value=value)
 
 
 def _validate(archs: list[str], resolution: int, ngf: int, n_blocks: int, threads: int, runs: int, warmup: int,
-              opt_level: str) -> None:
+              opt_level: str, seed: int = 0) -> None:
     from e2gan_bench.metrics.onnx import OPT_LEVELS
 
     for a in archs:
@@ -31,14 +33,15 @@ def _validate(archs: list[str], resolution: int, ngf: int, n_blocks: int, thread
     if opt_level not in OPT_LEVELS:
         raise UserError("unknown graph optimisation level", field="--opt-level", value=opt_level,
                         allowed=", ".join(OPT_LEVELS))
-    if resolution < 16 or resolution % 8:
-        raise UserError("must be a multiple of 8, at least 16 (the E2GAN generator downsamples 8×)",
+    if resolution < 16 or resolution % 8 or resolution > 2048:
+        raise UserError("must be a multiple of 8 from 16 to 2048 (the E2GAN generator downsamples 8×)",
                         field="--resolution", value=resolution)
-    _positive(ngf, "--ngf")
-    _positive(n_blocks, "--n-blocks")
-    _positive(threads, "--threads")
+    _positive(ngf, "--ngf", maximum=256)
+    _positive(n_blocks, "--n-blocks", maximum=64)
+    _positive(threads, "--threads", maximum=256)
     _positive(runs, "--runs")
     _positive(warmup, "--warmup", 0)
+    _positive(seed, "--seed", 0, 2**31 - 1)
 
 
 def _model_kwargs(arch: str, ngf: int, n_blocks: int) -> dict:
@@ -70,7 +73,7 @@ def latency(
 ) -> None:
     """Time generators on ONNX Runtime: export, check against PyTorch, median/p90 latency, MACs, params."""
     archs = list(dict.fromkeys(arch)) if arch else list(LATENCY_ARCHS)
-    _validate(archs, resolution, ngf, n_blocks, threads, runs, warmup, opt_level)
+    _validate(archs, resolution, ngf, n_blocks, threads, runs, warmup, opt_level, seed)
     if json_path is not None and not json_path.parent.is_dir():
         raise UserError("folder not found", field="--json", value=str(json_path))
 

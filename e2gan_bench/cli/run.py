@@ -51,14 +51,14 @@ def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path) -> 
     from e2gan_bench.harness.store import ResultsStore
     from e2gan_bench.report.leaderboard import write_reports
 
-    store = ResultsStore(out)
+    store = ResultsStore(out, readonly=True)
     pairs, missing = [], 0
     for s in specs:
         rec = store.get(s.key)
-        if rec is None or rec.status != "ok":
+        if rec is None:
             missing += 1
         else:
-            pairs.append((s.method.name, rec))
+            pairs.append((s.method.name, rec))  # failed runs too: the reports show them with their reason
     lb = write_reports(pairs, dest, title=f"e2gan-bench leaderboard — suite `{suite.name}`",
                        order=[m.name for m in suite.methods], base_meta=_base_meta(out / "cache", specs),
                        missing=missing)
@@ -164,7 +164,7 @@ def report(
         lb, missing = _suite_report(s, specs, out, dest)
         title = f"suite {s.name}" + (f" ({missing} runs missing)" if missing else "")
     else:
-        lb = write_reports(ResultsStore(out).records(), dest, title="e2gan-bench leaderboard — all runs")
+        lb = write_reports(ResultsStore(out, readonly=True).records(), dest, title="e2gan-bench leaderboard — all runs")
         title = "all runs"
     _print_leaderboard(lb, title)
     console.print(f"reports: {dest}/leaderboard.md, leaderboard.csv, runs.csv")

@@ -6,6 +6,7 @@ Two caches (:class:`e2gan_bench.cache.DiskCache`): ``cache_dir/data/<data key>.n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from e2gan_bench.cache import DiskCache, npz_bytes, read_npz
 from e2gan_bench.config import Concept, DataOverrides
 from e2gan_bench.data.sources import build_source, make_crops
 from e2gan_bench.data.teachers import Teacher, build_teacher
+from e2gan_bench.errors import ConfigError
 from e2gan_bench.util import code_version, content_key
 
 ARRAYS = ("src_train", "tgt_train", "src_test", "tgt_test")
@@ -74,6 +76,25 @@ def _keys(concept: Concept, settings: DataSettings, teacher: Teacher, file: str 
     return source_key, data_key, source
 
 
+def _read_pairs(settings: DataSettings, from_teacher: bool) -> Callable[[Path], dict[str, np.ndarray]]:
+    """A reader of a pairs entry that also checks the shapes its key promises (an entry that does not match is
+    corrupt: the cache's one policy deletes, logs and recomputes it)."""
+    read = read_npz(ARRAYS, dtype=np.uint8)
+    r = settings.resolution
+
+    def checked(path: Path) -> dict[str, np.ndarray]:
+        a = read(path)
+        ok = all(x.ndim == 4 and x.shape[1:] == (r, r, 3) for x in a.values())
+        ok = ok and len(a["src_train"]) == len(a["tgt_train"]) and len(a["src_test"]) == len(a["tgt_test"])
+        if not from_teacher:  # cut from a source: exactly the sizes asked (a teacher's pairs may hold fewer)
+            ok = ok and len(a["src_train"]) == settings.n_train and len(a["src_test"]) == settings.n_test
+        if not ok:
+            raise ValueError(f"arrays of shapes {[x.shape for x in a.values()]} do not match this key's settings")
+        return a
+
+    return checked
+
+
 def build_dataset(concept: Concept, settings: DataSettings, cache_dir: Path, *, file: str | None = None) -> PairedDataset:
     """Load from ``cache_dir/data/<key>.npz`` or compute (source crops are shared across concepts)."""
     teacher = build_teacher(concept.teacher.kind, concept.teacher.params, file=file)
@@ -81,7 +102,7 @@ def build_dataset(concept: Concept, settings: DataSettings, cache_dir: Path, *, 
     cache = DiskCache(cache_dir, "data", ".npz")
     prov = {"teacher": concept.teacher.kind, "source": concept.source.kind, "data_key": key,
             "resolution": settings.resolution, "n_train": settings.n_train, "n_test": settings.n_test}
-    arrays = cache.get(key, read_npz(ARRAYS))
+    arrays = cache.get(key, _read_pairs(settings, teacher.provides_pairs))
     if arrays is not None:
         return PairedDataset(concept.name, concept.prompt, key, **arrays, provenance=prov)
     if teacher.provides_pairs:
@@ -89,9 +110,14 @@ def build_dataset(concept: Concept, settings: DataSettings, cache_dir: Path, *, 
         src_tr, tgt_tr = src_tr[: settings.n_train], tgt_tr[: settings.n_train]
         src_te, tgt_te = src_te[: settings.n_test], tgt_te[: settings.n_test]
     else:
-        crops = cache.get(f"crops-{source_key}", read_npz(("train", "test")))
+        r = settings.resolution
+        crops = cache.get(f"crops-{source_key}", read_npz(("train", "test"), {
+            "train": (settings.n_train, r, r, 3), "test": (settings.n_test, r, r, 3)}, np.uint8))
         if crops is None:
-            cut = make_crops(source, settings.resolution, settings.n_train, settings.n_test, concept.split_seed)
+            try:
+                cut = make_crops(source, settings.resolution, settings.n_train, settings.n_test, concept.split_seed)
+            except ConfigError as exc:  # an image that cannot be decoded: name the concept file too
+                raise exc.in_file(file) from None
             crops = {"train": cut.train, "test": cut.test}
             cache.put(f"crops-{source_key}", npz_bytes(**crops))
         src_tr, src_te = crops["train"], crops["test"]

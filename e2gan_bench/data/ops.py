@@ -62,10 +62,16 @@ class _Range:
         return None
 
 
-_POS = _Range(0.0, lo_open=True)  # strictly positive
-_NONNEG = _Range(0.0)
+# Every numeric parameter of a built-in op is bounded above as well as below, so no value can make an op
+# allocate or compute without limit (a test checks that each has both bounds).
 _UNIT = _Range(0.0, 1.0)
 _COLOR = _Range(0.0, 1.0)
+_SPAN = _Range(0.0, 1.0, lo_open=True)  # a length, Gaussian scale, radius or cell: fraction of the short side
+_WIDE = _Range(0.0, 2.0, lo_open=True)  # a radius that may reach past the corners
+_GAIN = _Range(0.0, 10.0)  # a non-negative factor or strength
+_POS_GAIN = _Range(0.0, 10.0, lo_open=True)
+_STRONG = _Range(0.0, 100.0, lo_open=True)  # a gain whose useful values reach tens
+_ANGLE = _Range(-360.0, 360.0)  # degrees
 
 
 def _op(op_name: str, /, **constraints: Any) -> Callable[[Callable], Callable]:
@@ -488,7 +494,7 @@ def sepia(img, rng, *, amount: float = 1.0):
     return _mix(img, img @ m.T, amount)
 
 
-@_op("hue_shift")
+@_op("hue_shift", degrees=_ANGLE)
 def hue_shift(img, rng, *, degrees: float = 90.0):
     """Rotate every hue around the colour wheel by a number of degrees."""
     hsv = _rgb2hsv(img)
@@ -496,19 +502,19 @@ def hue_shift(img, rng, *, degrees: float = 90.0):
     return _hsv2rgb(hsv)
 
 
-@_op("saturation", factor=_NONNEG)
+@_op("saturation", factor=_GAIN)
 def saturation(img, rng, *, factor: float = 1.6):
     """Scale colourfulness around the luminance (0 = gray, >1 = vivid)."""
     return _mix(_gray3(_lum(img)), img, factor)
 
 
-@_op("contrast", factor=_NONNEG, pivot=_UNIT)
+@_op("contrast", factor=_GAIN, pivot=_UNIT)
 def contrast(img, rng, *, factor: float = 1.5, pivot: float = 0.5):
     """Stretch (factor > 1) or flatten (< 1) tones around a pivot level."""
     return (img - pivot) * factor + pivot
 
 
-@_op("gamma", gamma=_POS)
+@_op("gamma", gamma=_POS_GAIN)
 def gamma(img, rng, *, gamma: float = 0.6):
     """Gamma curve: < 1 lifts shadows and midtones, > 1 deepens them."""
     return np.power(np.maximum(img, 0.0), gamma)
@@ -593,7 +599,7 @@ def duotone(img, rng, *, dark: tuple = (0.12, 0.05, 0.30), light: tuple = (1.0, 
 # sketch and line
 
 
-@_op("edges", method=("sobel", "canny", "dog"), sigma=_POS, gain=_POS)
+@_op("edges", method=("sobel", "canny", "dog"), sigma=_SPAN, gain=_STRONG)
 def edges(img, rng, *, method: str = "sobel", sigma: float = 0.008, gain: float = 4.0, invert: bool = True):
     """Edge map (sobel gradient, canny lines or difference of Gaussians); dark lines on white."""
     g = _lum(img)
@@ -618,7 +624,7 @@ def edges(img, rng, *, method: str = "sobel", sigma: float = 0.008, gain: float 
     return _gray3(e)
 
 
-@_op("pencil_sketch", sigma=_POS, darkness=_POS)
+@_op("pencil_sketch", sigma=_SPAN, darkness=_STRONG)
 def pencil_sketch(img, rng, *, sigma: float = 0.03, darkness: float = 2.0, color: bool = False):
     """Pencil drawing (colour-dodge of the image by its blurred self); color = coloured pencil."""
     g = _lum(img)
@@ -630,7 +636,7 @@ def pencil_sketch(img, rng, *, sigma: float = 0.03, darkness: float = 2.0, color
     return pale * sk[..., None]
 
 
-@_op("ink_outline", sigma=_POS, threshold=_POS, color=_COLOR)
+@_op("ink_outline", sigma=_SPAN, threshold=_POS_GAIN, color=_COLOR)
 def ink_outline(img, rng, *, sigma: float = 0.008, threshold: float = 0.08, color: tuple = (0.0, 0.0, 0.0)):
     """Draw ink contours over the image where its edges are strong."""
     m = _grad_mag(_lum(img), _px(sigma, img))
@@ -638,7 +644,8 @@ def ink_outline(img, rng, *, sigma: float = 0.008, threshold: float = 0.08, colo
     return _mix(img, _col(color), line)
 
 
-@_op("xdog", sigma=_POS, k=_Range(1.0, lo_open=True), p=_NONNEG, phi=_POS)
+@_op("xdog", sigma=_SPAN, k=_Range(1.0, 10.0, lo_open=True), p=_Range(0.0, 1000.0), eps=_Range(-10.0, 10.0),
+     phi=_Range(0.0, 1000.0, lo_open=True))
 def xdog(
     img,
     rng,
@@ -661,7 +668,7 @@ def xdog(
 # painterly and filters
 
 
-@_op("bilateral", sigma=_POS, range_sigma=_POS)
+@_op("bilateral", sigma=_SPAN, range_sigma=_POS_GAIN)
 def bilateral(img, rng, *, sigma: float = 0.03, range_sigma: float = 0.1):
     """Edge-preserving smoothing: flattens texture, keeps contours."""
     return _edge_preserving(img, _px(sigma, img), range_sigma)
@@ -669,12 +676,12 @@ def bilateral(img, rng, *, sigma: float = 0.03, range_sigma: float = 0.1):
 
 @_op(
     "cartoon",
-    sigma=_POS,
-    range_sigma=_POS,
+    sigma=_SPAN,
+    range_sigma=_POS_GAIN,
     levels=_Range(2, 64),
-    edge_sigma=_POS,
-    edge_threshold=_POS,
-    saturation=_NONNEG,
+    edge_sigma=_SPAN,
+    edge_threshold=_POS_GAIN,
+    saturation=_GAIN,
 )
 def cartoon(
     img,
@@ -700,13 +707,13 @@ def cartoon(
     return j * (1.0 - line)
 
 
-@_op("kuwahara", radius=_POS)
+@_op("kuwahara", radius=_SPAN)
 def kuwahara(img, rng, *, radius: float = 0.025):
     """Kuwahara filter: flat painterly patches with sharp boundaries."""
     return _kuwahara(img, round(_px(radius, img)))
 
 
-@_op("oil_paint", radius=_POS, relief=_NONNEG, saturation=_NONNEG)
+@_op("oil_paint", radius=_SPAN, relief=_GAIN, saturation=_GAIN)
 def oil_paint(img, rng, *, radius: float = 0.03, relief: float = 0.6, saturation: float = 1.25):
     """Oil painting: Kuwahara brush patches, richer colour and impasto relief lighting."""
     k = _kuwahara(img, round(_px(radius, img)))
@@ -716,7 +723,7 @@ def oil_paint(img, rng, *, radius: float = 0.03, relief: float = 0.6, saturation
     return k + light[..., None]
 
 
-@_op("watercolor", sigma=_POS, bleed=_NONNEG, edge_darkening=_UNIT, levels=_Range(2, 256))
+@_op("watercolor", sigma=_SPAN, bleed=_Range(0.0, 0.5), edge_darkening=_UNIT, levels=_Range(2, 256))
 def watercolor(
     img,
     rng,
@@ -737,7 +744,7 @@ def watercolor(
     return j * (1.0 - edge_darkening * e)[..., None]
 
 
-@_op("emboss", sigma=_POS, strength=_NONNEG)
+@_op("emboss", angle=_ANGLE, sigma=_SPAN, strength=_Range(0.0, 100.0))
 def emboss(img, rng, *, angle: float = 135.0, sigma: float = 0.006, strength: float = 2.0):
     """Gray embossed relief, lit from the given angle (degrees)."""
     gy, gx = _grad(_lum(img), _px(sigma, img))
@@ -746,20 +753,20 @@ def emboss(img, rng, *, angle: float = 135.0, sigma: float = 0.006, strength: fl
     return _gray3(0.5 + strength * d)
 
 
-@_op("blur", sigma=_POS)
+@_op("blur", sigma=_SPAN)
 def blur(img, rng, *, sigma: float = 0.015):
     """Gaussian blur."""
     return _blur(img, _px(sigma, img))
 
 
-@_op("sharpen", sigma=_POS, amount=_NONNEG)
+@_op("sharpen", sigma=_SPAN, amount=_Range(0.0, 100.0))
 def sharpen(img, rng, *, amount: float = 1.5, sigma: float = 0.015):
     """Unsharp mask: crisper detail and edges."""
     s = max(0.6, _px(sigma, img))
     return img + amount * (img - _blur(img, s))
 
 
-@_op("vignette", strength=_UNIT, radius=_POS, softness=_POS)
+@_op("vignette", strength=_UNIT, radius=_WIDE, softness=_WIDE)
 def vignette(img, rng, *, strength: float = 0.6, radius: float = 0.7, softness: float = 0.5):
     """Darken the corners (radius 1 = the corners)."""
     h, w = img.shape[:2]
@@ -769,7 +776,7 @@ def vignette(img, rng, *, strength: float = 0.6, radius: float = 0.7, softness: 
     return img * m[..., None]
 
 
-@_op("glow", sigma=_POS, threshold=_Range(0.0, 1.0), strength=_NONNEG)
+@_op("glow", sigma=_SPAN, threshold=_Range(0.0, 1.0), strength=_GAIN)
 def glow(img, rng, *, sigma: float = 0.04, threshold: float = 0.55, strength: float = 0.9):
     """Bloom: bright areas bleed soft light around them."""
     bright = np.clip((img - threshold) / max(1.0 - threshold, 1e-3), 0.0, 1.0)
@@ -801,7 +808,7 @@ def _dot_screen(tone: np.ndarray, cell_px: float, angle_deg: float) -> np.ndarra
     return ink * f + tone * (1.0 - f)
 
 
-@_op("halftone", cell=_POS)
+@_op("halftone", cell=_SPAN, angle=_ANGLE)
 def halftone(img, rng, *, cell: float = 0.05, angle: float = 45.0, color: bool = False):
     """Newspaper halftone: ink dots whose size follows the darkness (CMY screens if color)."""
     c = max(1.0, _px(cell, img))
@@ -827,6 +834,7 @@ def pixelate(img, rng, *, block: float = 0.0625):
     block=_Range(0.0, 1.0, lo_open=True),
     palette=tuple(_PALETTES) + ("none",),
     levels=_Range(2, 256),
+    dither=_UNIT,
 )
 def pixel_art(img, rng, *, block: float = 0.04, palette: str = "pico8", levels: int = 5, dither: float = 0.5):
     """Retro pixel art: coarse pixels snapped to a console palette (pico8, gameboy, nes, cga).
@@ -857,7 +865,7 @@ def pixel_art(img, rng, *, block: float = 0.04, palette: str = "pico8", levels: 
     return cols[lab]
 
 
-@_op("scanlines", period=_POS, strength=_UNIT)
+@_op("scanlines", period=_SPAN, strength=_UNIT)
 def scanlines(img, rng, *, period: float = 0.025, strength: float = 0.45):
     """CRT scanlines: dark horizontal lines every `period` of the height."""
     h = img.shape[0]
@@ -870,7 +878,7 @@ def scanlines(img, rng, *, period: float = 0.025, strength: float = 0.45):
     return img * m.astype(np.float32)[:, None, None]
 
 
-@_op("film_grain", amount=_NONNEG, size=_NONNEG)
+@_op("film_grain", amount=_UNIT, size=_Range(0.0, 0.5))
 def film_grain(img, rng, *, amount: float = 0.06, size: float = 0.004, mono: bool = True):
     """Photographic film grain (random, from the seed), strongest in the midtones."""
     h, w = img.shape[:2]
@@ -885,7 +893,7 @@ def film_grain(img, rng, *, amount: float = 0.06, size: float = 0.004, mono: boo
     return img + amount * n * (0.35 + 2.6 * g * (1.0 - g))
 
 
-@_op("crosshatch", spacing=_POS, width=_Range(0.0, 1.0, lo_open=True))
+@_op("crosshatch", spacing=_SPAN, width=_Range(0.0, 1.0, lo_open=True))
 def crosshatch(img, rng, *, spacing: float = 0.05, width: float = 0.3):
     """Pen-and-ink crosshatching: more line directions where the image is darker."""
     sp = max(1.0, _px(spacing, img))
@@ -1024,7 +1032,7 @@ def _splat(h: int, w: int, ys: np.ndarray, xs: np.ndarray, wts: np.ndarray) -> n
     return out
 
 
-@_op("snow", density=_NONNEG, size=_POS)
+@_op("snow", density=_GAIN, size=_Range(0.0, 0.1, lo_open=True))
 def snow(img, rng, *, density: float = 1.0, size: float = 0.008):
     """Falling snowflakes of two sizes (positions from rng, placed in image fractions)."""
     h, w = img.shape[:2]
@@ -1042,7 +1050,7 @@ def snow(img, rng, *, density: float = 1.0, size: float = 0.008):
     return out
 
 
-@_op("rain", amount=_NONNEG, length=_POS)
+@_op("rain", amount=_GAIN, angle=_ANGLE, length=_SPAN)
 def rain(img, rng, *, amount: float = 1.0, angle: float = 15.0, length: float = 0.08):
     """Rain: slanted bright streaks over a slightly darkened, cooler scene (streaks from rng)."""
     h, w = img.shape[:2]
@@ -1068,7 +1076,7 @@ def rain(img, rng, *, amount: float = 1.0, angle: float = 15.0, length: float = 
 # geometric warps
 
 
-@_op("swirl", radius=_POS)
+@_op("swirl", strength=_Range(-100.0, 100.0), radius=_WIDE)
 def swirl(img, rng, *, strength: float = 4.0, radius: float = 0.7):
     """Whirlpool twist around the centre (radius = fraction of the short side)."""
 
@@ -1085,7 +1093,7 @@ def fisheye(img, rng, *, strength: float = 0.8):
     return _remap(img, ny * scale * half + (h - 1) / 2, nx * scale * half + (w - 1) / 2)
 
 
-@_op("wave", amplitude=_NONNEG, wavelength=_POS, axis=("x", "y", "both"))
+@_op("wave", amplitude=_Range(0.0, 0.5), wavelength=_WIDE, axis=("x", "y", "both"))
 def wave(img, rng, *, amplitude: float = 0.03, wavelength: float = 0.25, axis: str = "x"):
     """Sinusoidal ripple distortion (amplitude and wavelength are fractions of the short side)."""
     y, x = _grid(img)
@@ -1125,7 +1133,7 @@ def mirror(img, rng, *, side: str = "left"):
     return out
 
 
-@_op("rotate")
+@_op("rotate", angle=_ANGLE)
 def rotate(img, rng, *, angle: float = 12.0, crop: bool = True):
     """Rotate about the centre by `angle` degrees; crop zooms in so no border shows."""
     h, w = img.shape[:2]
@@ -1140,7 +1148,7 @@ def rotate(img, rng, *, angle: float = 12.0, crop: bool = True):
     return _remap(img, ca * yy - sa * xx + cy, sa * yy + ca * xx + cx)
 
 
-@_op("kaleidoscope", segments=_Range(2, 64))
+@_op("kaleidoscope", segments=_Range(2, 64), angle=_ANGLE)
 def kaleidoscope(img, rng, *, segments: int = 6, angle: float = 0.0):
     """Kaleidoscope: one wedge around the centre, mirrored into `segments` slices."""
     h, w = img.shape[:2]

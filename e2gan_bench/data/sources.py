@@ -72,14 +72,71 @@ SOURCES: Registry[type[Source]] = Registry("source")
 
 
 def _rgb(im: np.ndarray) -> np.ndarray:
+    """Any image array as uint8 HxWx3. Integer images are rescaled from the full range of their bit depth
+    (16-bit: 0..65535 → 0..255, never clipped); float images are taken as [0, 1] (or [0, 255] when above 1)."""
     im = np.asarray(im)
     if im.dtype == bool:
         im = im.astype(np.uint8) * 255
-    if im.dtype != np.uint8:
+    elif im.dtype.kind == "u" and im.dtype.itemsize == 2:
+        im = np.round(im.astype(np.float64) / 257.0).astype(np.uint8)
+    elif im.dtype.kind in "iu" and im.dtype.itemsize > 1:  # 32-bit integer images (PIL mode "I")
+        top = float(im.max()) if im.size else 0.0
+        scale = 1.0 if top <= 255 else 257.0 if top <= 65535 else (2.0**32 - 1) / 255.0
+        im = np.clip(np.round(im.astype(np.float64) / scale), 0, 255).astype(np.uint8)
+    elif im.dtype != np.uint8:
+        im = np.nan_to_num(im.astype(np.float64))
         im = np.clip(im * (255 if im.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
     if im.ndim == 2:
         im = np.stack([im] * 3, -1)
     return np.ascontiguousarray(im[..., :3])
+
+
+def _image_error(path: Path, exc: BaseException) -> ConfigError:
+    msg = " ".join(str(exc).split())[:160]
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {msg}" if msg \
+        else type(exc).__name__
+    return ConfigError(f"unreadable image ({why})", field="source.path", value=str(path))
+
+
+_checked: dict[tuple[str, int, int], None] = {}
+
+
+def check_image(path: Path) -> None:
+    """Fail now, with one line naming the file, on an image that cannot be decoded (empty, truncated, corrupt,
+    not an image, a broken link, unreadable, too many pixels) — before anything runs. PNGs are checked whole
+    (every chunk's CRC), JPEGs decoded at 1/8 scale (to the last byte), other formats decoded."""
+    path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key in _checked:
+            return
+        if st.st_size == 0:
+            raise ValueError("empty file")
+        with Image.open(path) as im:
+            if im.format == "PNG":
+                im.verify()
+            else:
+                if im.format == "JPEG":
+                    im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+                im.load()
+    except Exception as exc:  # any decoding failure of any format is the same user error
+        raise _image_error(path, exc) from None
+    _checked[key] = None
+
+
+def load_image(path: Path) -> np.ndarray:
+    """An image file as uint8 HxWx3 (16-bit images rescaled, palette / alpha / CMYK / grey converted); a file that
+    cannot be decoded is a one-line error naming it."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode.startswith("I") or im.mode == "F":  # 16/32-bit grey and float: keep the full range
+                return _rgb(np.asarray(im))
+            return _rgb(np.asarray(im.convert("RGB")))
+    except Exception as exc:  # any decoding failure of any format is the same user error
+        raise _image_error(path, exc) from None
 
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
@@ -182,9 +239,13 @@ class FolderSource(Source):
         root = Path(self.p.path).expanduser()
         if not root.is_dir():
             raise ConfigError("image folder not found", field="source.path", value=str(root))
-        files = sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        # a broken link named like an image is an error below, a folder named like one is not an image
+        files = sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES
+                       and (f.is_symlink() or not f.is_dir()))
         if len(files) < 2:
             raise ConfigError("folder needs at least 2 images", field="source.path", value=str(root))
+        for f in files:
+            check_image(f)
         rng = np.random.default_rng(split_seed)
         order = rng.permutation(len(files))
         n_test = max(1, int(round(len(files) * self.p.test_fraction)))
@@ -193,7 +254,7 @@ class FolderSource(Source):
 
     def photos(self) -> tuple[list[Photo], list[Photo]]:
         def mk(f: Path) -> Photo:
-            return Photo(f.name, lambda: _rgb(np.asarray(Image.open(f).convert("RGB"))))
+            return Photo(f.name, lambda: load_image(f))
 
         return [mk(f) for f in self.train_files], [mk(f) for f in self.test_files]
 
@@ -258,7 +319,7 @@ def build_source(kind: str, params: dict[str, Any], split_seed: int, *, file: st
     try:
         return cls(p, split_seed=split_seed)
     except ConfigError as exc:  # the source knows the field, the caller knows the file
-        raise ConfigError(exc.message, file=file, field=exc.field, value=exc.value, allowed=exc.allowed) from None
+        raise exc.in_file(file) from None
 
 
 def _crops(photos: list[Photo], n: int, size: int, lo: float, hi: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,8 @@ Known weights:
 * ``alexnet``: torchvision's ImageNet AlexNet ``alexnet-owt-7be5be79.pth``, the LPIPS backbone.
 * ``clip``: a local folder of a Hugging Face CLIP model (e.g. ``openai/clip-vit-base-patch32``), for CLIP score.
 
-The registry is ``$E2GAN_BENCH_HOME/weights.json`` (default ``~/.cache/e2gan-bench/weights.json``), filled by
+The registry is ``weights.json`` in ``$E2GAN_BENCH_HOME`` (default ``$XDG_CACHE_HOME/e2gan-bench``, else
+``~/.cache/e2gan-bench``), filled by
 ``e2gan-bench weights add NAME PATH``. :func:`resolve` looks there first, then in the usual library caches
 (clean-fid's download folder, the torch hub checkpoints folder, the Hugging Face cache — local files only).
 """
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
-from e2gan_bench.cache import atomic_write_text
+from e2gan_bench.cache import atomic_write_text, default_home
 from e2gan_bench.errors import UserError
 from e2gan_bench.util import sha256_file
 
@@ -61,7 +62,8 @@ KNOWN: dict[str, KnownWeights] = {
         # clean-fid / StyleGAN2-ADA publish only the URL, no checksum: the hash is recorded as observed
         None, None,
         "clean-fid's Inception-v3 TorchScript (FID/KID, mode='clean')",
-        "clean-fid downloads it to /tmp (./ on Windows); $E2GAN_BENCH_INCEPTION may point at it",
+        "clean-fid downloads it to /tmp (./ on Windows; $E2GAN_BENCH_CLEANFID_DIR if moved); $E2GAN_BENCH_INCEPTION "
+        "may point at it",
     ),
     "alexnet": KnownWeights(
         "alexnet", "alexnet-owt-7be5be79.pth", None, "7be5be79",
@@ -98,7 +100,7 @@ class WeightRef:
 
 
 def home() -> Path:
-    return Path(os.environ.get("E2GAN_BENCH_HOME") or Path.home() / ".cache" / "e2gan-bench")
+    return default_home()
 
 
 def registry_path() -> Path:
@@ -189,11 +191,44 @@ def _target_file(kw: KnownWeights, path: Path) -> Path:
     return path
 
 
+def _check_loads(kw: KnownWeights, file: Path) -> None:
+    """The file loads as the model it claims to be (nothing is unpickled: TorchScript and ``weights_only`` state
+    dicts). Raises UserError naming the file."""
+    import warnings
+
+    def bad(what: str, exc: BaseException | None = None) -> UserError:
+        why = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})" if exc else ""
+        return UserError(f"not {what}{why}", file=str(file))
+
+    if kw.name == "inception":
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = torch.jit.load(str(file), map_location="cpu")
+        except Exception as exc:  # any unreadable file: junk, truncated, another format
+            raise bad("clean-fid's Inception TorchScript", exc) from None
+        if not hasattr(model, "layers"):
+            raise bad("clean-fid's Inception TorchScript (no `layers` module)")
+    elif kw.name == "alexnet":
+        import torchvision
+
+        try:
+            sd = torch.load(str(file), map_location="cpu", weights_only=True)
+            if not isinstance(sd, dict):
+                raise TypeError(f"a {type(sd).__name__}, not a state dict")
+            torchvision.models.alexnet(weights=None).load_state_dict(sd)
+        except Exception as exc:  # junk, truncated, or another network's weights
+            raise bad("a torchvision AlexNet state dict", exc) from None
+    # clip: the folder and its safetensors weights were checked by clip_weights_file
+
+
 def add(name: str, path: str | Path) -> WeightRef:
-    """Register local weights: checks the path, hashes it, compares with the pinned hash, writes the registry.
+    """Register local weights: checks the path, hashes it, compares with the pinned hash, checks the file loads as
+    the expected model, writes the registry.
 
     Raises:
-        UserError: unknown name, missing path, wrong kind of path, invalid CLIP folder, hash mismatch.
+        UserError: unknown name, missing path, wrong kind of path, invalid CLIP folder, hash mismatch, a file that
+        does not load as the expected model.
     """
     kw = _known(name)
     path = Path(path).expanduser()
@@ -204,6 +239,7 @@ def add(name: str, path: str | Path) -> WeightRef:
     st = file.stat()
     actual = sha256_file(file)
     _check_pin(kw, file, actual)
+    _check_loads(kw, file)
     data = load_registry()
     data[name] = {
         "path": str(path),
@@ -256,7 +292,8 @@ def _cache_candidates(name: str) -> list[tuple[Path, str]]:
         env = os.environ.get("E2GAN_BENCH_INCEPTION")
         if env:
             out.append((Path(env), "env E2GAN_BENCH_INCEPTION"))
-        d = Path("./") if platform.system() == "Windows" else Path("/tmp")  # clean-fid's download folder
+        # clean-fid's download folder (fixed in clean-fid; $E2GAN_BENCH_CLEANFID_DIR when it was moved)
+        d = Path(os.environ.get("E2GAN_BENCH_CLEANFID_DIR") or ("./" if platform.system() == "Windows" else "/tmp"))
         out.append((d / KNOWN["inception"].filename, "clean-fid cache"))
     elif name == "alexnet":
         out.append((Path(torch.hub.get_dir()) / "checkpoints" / KNOWN["alexnet"].filename, "torch hub cache"))

@@ -8,7 +8,9 @@ import csv
 import io
 import json
 import shutil
+import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +18,14 @@ from typing import Any
 
 from PIL import Image
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from e2gan_bench.cache import write_json
+from e2gan_bench.cache import atomic_write_bytes, atomic_write_text, write_json
 from e2gan_bench.data.dataset import build_dataset
 from e2gan_bench.errors import CheckpointError, UserError
 from e2gan_bench.harness.spec import RunSpec
-from e2gan_bench.harness.store import TRAINING, ResultsStore
+from e2gan_bench.harness.store import POLL_SECONDS, TRAINING, ResultsStore
 from e2gan_bench.metrics.evaluate import EvaluationPlan, evaluate, plan_evaluation, sample_grid
 from e2gan_bench.metrics.provenance import environment
 from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
@@ -30,6 +33,8 @@ from e2gan_bench.record import RunRecord
 from e2gan_bench.training.artifacts import load_generator, training_summary
 from e2gan_bench.training.base import BaseCheckpoint, load_base, load_or_train_base
 from e2gan_bench.training.methods import run_method
+from e2gan_bench.training.trainer import TrainingDiverged
+from e2gan_bench.util import fault_point
 
 
 def _progress(console: Console) -> Progress:
@@ -69,79 +74,177 @@ class _Plans:
         return self._plans[k]
 
 
+def _current(rec: RunRecord | None, plan: EvaluationPlan) -> bool:
+    return rec is not None and rec.status == "ok" and rec.eval_key == plan.key
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why a run failed (what its record and the reports show)."""
+    text = " ".join(str(exc).split())[:300]
+    if isinstance(exc, TrainingDiverged):
+        return f"training diverged: {text}"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, console: Console, *, fail_fast: bool = False,
               train: bool = True, force: bool = False) -> Counts:
     """Bring every spec's record up to date. ``train=False`` (``evaluate``): never train, count runs without an
-    artifact as untrained. ``force``: evaluate again even when the stored evaluation is current."""
+    artifact as untrained. ``force``: evaluate again even when the stored evaluation is current.
+
+    Other processes may work on the same store: each run is claimed before it is computed (a run another process
+    holds is put back and looked at again later, when it is usually finished), so no run is computed twice. A run
+    that fails (a diverged training, a bug) is stored as a ``failed`` record with its reason, and the suite goes
+    on; running again retries it."""
     store.clean_staging()
     plans = _Plans()
     counts = Counts(total=len(specs))
     todo = []
+    seen: dict[str, RunRecord | None] = {}  # each run's record when this command started
     for s in specs:
-        rec = store.get(s.key)
-        if not force and rec is not None and rec.status == "ok" and rec.eval_key == plans(s).key:
+        rec = seen[s.key] = store.get(s.key)
+        if not force and _current(rec, plans(s)):
             store.link(s.suite, s.key, s.method.name)
             counts.cached += 1
         elif not train and not store.has_artifacts(s.train_key):
             counts.untrained += 1
         else:
             todo.append(s)
+    for s in todo:  # stored artifacts that cannot be read: one line now, before anything is (re)computed
+        if store.has_artifacts(s.train_key):
+            store.check_artifact(s.train_key)
     if not todo:
         return counts
     encoder = CachedPromptEncoder(default_encoder(), cache_dir)
     with _progress(console) as progress:
         overall = progress.add_task("runs", total=len(todo))
-        bases = _bases(todo, cache_dir, encoder, progress, train)
-        for s in todo:
-            trained = store.has_artifacts(s.train_key)
-            steps = 1 if trained else max(1, s.method.budget.steps)
-            task = progress.add_task(("evaluate " if trained else "") + s.label, total=steps)
+        bases, broken = _bases(todo, store, cache_dir, encoder, progress, train, fail_fast)
+        queue, waiting = deque(todo), []
+        while queue or waiting:
+            if not queue:  # the rest is being computed by other processes: look again in a moment
+                time.sleep(POLL_SECONDS)
+                queue.extend(waiting)
+                waiting.clear()
+            s = queue.popleft()
+            if not store.try_claim(f"run:{s.key}"):
+                waiting.append(s)
+                continue
             try:
-                rec = run_one(s, store, cache_dir, encoder, bases.get(s.base_key), plans(s),
-                              on_step=lambda i, task=task: progress.advance(task))
-                if trained:
-                    counts.reevaluated += 1
-                else:
-                    counts.done += 1
-            except (UserError, KeyboardInterrupt):
-                raise
-            except Exception as exc:  # a bug or numerical failure in one run: record it, go on
-                if fail_fast:
-                    raise
-                counts.failed += 1
-                counts.failures.append(s.label)
-                console.print(f"[red]run failed[/red] {s.label}: {type(exc).__name__}: {exc}")
-                rec = None
-                cache_dir.mkdir(parents=True, exist_ok=True)
-                with open(cache_dir / "failures.log", "a") as f:
-                    f.write(f"{s.key} {s.label}\n{traceback.format_exc()}\n")
-            progress.update(task, completed=steps, visible=False)
-            if rec is not None:
-                progress.console.print(f"  {s.label}: " + "  ".join(
-                    f"{m} {rec.value(m):{fmt}}" for m, fmt in (("psnr", ".2f"), ("kid", ".4f"), ("train_seconds", ".1f"))
-                    if rec.value(m) is not None))
+                rec = store.get(s.key)
+                if _current(rec, plans(s)) and (not force or rec != seen[s.key]):  # done by another process
+                    store.link(s.suite, s.key, s.method.name)
+                    counts.cached += 1
+                    progress.advance(overall)
+                    continue
+                if not train and not store.has_artifacts(s.train_key):
+                    counts.untrained += 1
+                    progress.advance(overall)
+                    continue
+                if s.base_key in broken and not store.has_artifacts(s.train_key):
+                    _count_failure(s, store, cache_dir, plans(s), progress, counts, broken[s.base_key], None)
+                    progress.advance(overall)
+                    continue
+                _run_counted(s, store, cache_dir, encoder, bases, plans(s), progress, counts, fail_fast)
+            finally:
+                store.release(f"run:{s.key}")
             progress.advance(overall)
     return counts
 
 
-def _bases(specs: list[RunSpec], cache_dir: Path, encoder: CachedPromptEncoder, progress: Progress,
-           train: bool) -> dict[str, BaseCheckpoint]:
-    """The base models the specs need: loaded, or trained first (``train``)."""
+def _run_counted(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPromptEncoder,
+                 bases: dict[str, BaseCheckpoint], plan: EvaluationPlan, progress: Progress, counts: Counts,
+                 fail_fast: bool) -> None:
+    """Run one spec under its claim; count it; a failure becomes a ``failed`` record (the suite goes on)."""
+    trained = store.has_artifacts(s.train_key)
+    steps = 1 if trained else max(1, s.method.budget.steps)
+    task = progress.add_task(("evaluate " if trained else "") + s.label, total=steps)
+
+    def on_step(i: int) -> None:
+        fault_point("train-step")
+        progress.advance(task)
+
+    rec: RunRecord | None = None
+    try:
+        rec = run_one(s, store, cache_dir, encoder, bases.get(s.base_key), plan, on_step=on_step)
+        if trained:
+            counts.reevaluated += 1
+        else:
+            counts.done += 1
+    except (UserError, KeyboardInterrupt, OSError):  # bad input, Ctrl-C, a failing disk: stop, one line
+        raise
+    except Exception as exc:  # a diverged training, a bug or a numerical failure in one run: record it, go on
+        if fail_fast:
+            raise
+        _count_failure(s, store, cache_dir, plan, progress, counts, _reason(exc), traceback.format_exc())
+    progress.update(task, completed=steps, visible=False)
+    if rec is not None:
+        progress.console.print(f"  {s.label}: " + "  ".join(
+            f"{m} {rec.value(m):{fmt}}" for m, fmt in (("psnr", ".2f"), ("kid", ".4f"), ("train_seconds", ".1f"))
+            if rec.value(m) is not None))
+
+
+def _count_failure(s: RunSpec, store: ResultsStore, cache_dir: Path, plan: EvaluationPlan, progress: Progress,
+                   counts: Counts, reason: str, trace: str | None) -> None:
+    """Count, print, log and store a failed run: its record (status ``failed``, the reason) and configuration —
+    the reports show it, and the next run retries it."""
+    counts.failed += 1
+    counts.failures.append(s.label)
+    progress.console.print(f"[red]run failed[/red] {escape(s.label)}: {escape(reason)}")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / "failures.log", "a") as f:
+        f.write(f"{s.key} {s.label}\n{trace or reason}\n")
+    prev = store.get(s.key)
+    if prev is not None and prev.status == "ok":  # a re-evaluation failed: keep the earlier numbers
+        return
+    rec = RunRecord(key=s.key, train_key=s.train_key, eval_key=plan.key, concept=s.concept.name, method=s.method.name,
+                    seed=s.seed, reference=s.method.reference, status="failed", error=reason,
+                    provenance=environment())
+    staged = store.staging(s.key)
+    try:
+        write_json(staged / "config.json", s.config())
+        store.commit(rec, staged, s.suite)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _bases(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, encoder: CachedPromptEncoder,
+           progress: Progress, train: bool, fail_fast: bool) -> tuple[dict[str, BaseCheckpoint], dict[str, str]]:
+    """The base models the specs need: loaded, or trained first (``train``) — by one process only: the others wait
+    for it and load it. Returns them, and the reason for each base model whose training failed (the runs on it
+    then fail with that reason; the other runs go on)."""
     bases: dict[str, BaseCheckpoint] = {}
+    broken: dict[str, str] = {}
     for s in specs:
-        if s.base_key is None or s.base_key in bases:
+        if s.base_key is None or s.base_key in bases or s.base_key in broken:
             continue
         found = load_base(cache_dir, s.base_key)
         if found is None and (not train or s.base is None):
             raise CheckpointError("the base model these runs were trained from is not stored; `e2gan-bench run` "
                                   "the suite to rebuild it", file=str(cache_dir / "base" / s.base_key))
         if found is None:
-            plan = s.base
-            t = progress.add_task(f"base model ({len(plan.concepts)} concepts)", total=plan.spec.budget.steps)
-            found = load_or_train_base(plan, cache_dir, encoder, on_step=lambda i, t=t: progress.advance(t))
-            progress.update(t, completed=plan.spec.budget.steps)
+            with store.claim(f"base:{s.base_key}"):
+                found = load_base(cache_dir, s.base_key)  # another process may have trained it meanwhile
+                if found is None:
+                    plan = s.base
+                    t = progress.add_task(f"base model ({len(plan.concepts)} concepts)", total=plan.spec.budget.steps)
+
+                    def on_step(i: int, t: TaskID = t) -> None:
+                        fault_point("base-step")
+                        progress.advance(t)
+
+                    try:
+                        found = load_or_train_base(plan, cache_dir, encoder, on_step=on_step)
+                    except (UserError, KeyboardInterrupt, OSError):
+                        raise
+                    except Exception as exc:  # e.g. a diverged base training: its runs fail, the suite goes on
+                        if fail_fast:
+                            raise
+                        broken[s.base_key] = f"base model: {_reason(exc)}"
+                        continue
+                    finally:
+                        progress.update(t, completed=plan.spec.budget.steps)
         bases[s.base_key] = found
-    return bases
+    return bases, broken
 
 
 def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPromptEncoder,
@@ -150,19 +253,22 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
     ds = build_dataset(s.concept, s.data, cache_dir, file=s.concept_file)
     emb = encoder.encode(s.concept.prompt)
     if not store.has_artifacts(s.train_key):
-        with store.new_artifacts(s.train_key) as staged:
-            outcome = run_method(s.method, ds, emb, s.seed, s.model_kwargs, s.ndf, staged,
-                                 base_state=base.state if base is not None else None, on_step=on_step)
-            summary = training_summary(outcome)
-            write_json(staged / TRAINING, summary)
-            write_json(staged / "config.json", s.config())
-            if summary["curve"]:
-                (staged / "curve.csv").write_text(_csv(summary["curve"]))
+        with store.claim(f"train:{s.train_key}"):  # another suite's run may share this training
+            if not store.has_artifacts(s.train_key):
+                with store.new_artifacts(s.train_key) as staged:
+                    outcome = run_method(s.method, ds, emb, s.seed, s.model_kwargs, s.ndf, staged,
+                                         base_state=base.state if base is not None else None, on_step=on_step)
+                    summary = training_summary(outcome)
+                    write_json(staged / TRAINING, summary)
+                    write_json(staged / "config.json", s.config())
+                    if summary["curve"]:
+                        atomic_write_text(staged / "curve.csv", _csv(summary["curve"]))
     summary = store.training(s.train_key)
     G = load_generator(s.method, s.model_kwargs, s.seed, store.artifact_dir(s.train_key), summary,
                        base.state if base is not None else None)
     ev = evaluate(plan, G, ds, emb, arch=s.method.arch, model_kwargs=s.model_kwargs, training=summary,
                   cache_dir=cache_dir)
+    fault_point("evaluate")
     rec = RunRecord(
         key=s.key, train_key=s.train_key, eval_key=plan.key, concept=s.concept.name, method=s.method.name,
         seed=s.seed, reference=s.method.reference, **ev.values,
@@ -179,7 +285,9 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
         write_json(staged / "config.json", s.config())
         if s.eval.samples_in_grid:
             grid = sample_grid(ds.src_test, ds.tgt_test, ev.outputs, s.eval.samples_in_grid)
-            Image.fromarray(grid).save(staged / "samples.png")
+            png = io.BytesIO()
+            Image.fromarray(grid).save(png, format="PNG")
+            atomic_write_bytes(staged / "samples.png", png.getvalue())
         store.commit(rec, staged, s.suite)
     finally:
         if staged.exists():

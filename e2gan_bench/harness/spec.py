@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from e2gan_bench.cache import default_home
 from e2gan_bench.config import BaseSpec, Concept, EvalSpec, Method, MethodEntry, Suite, deep_merge, validate
 from e2gan_bench.data.dataset import DataSettings, dataset_key
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.metrics.evaluate import metrics_for
+from e2gan_bench.models.generators import ARCHS
 from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
 from e2gan_bench.plugins import parse_params
 from e2gan_bench.resources import Catalog, find_suite
@@ -85,11 +87,12 @@ class RunSpec:
 
 
 def model_kwargs(suite: Suite, arch: str) -> dict[str, Any]:
-    return {**DEFAULT_MODEL.get(arch, {}), **suite.model.get(arch, {})}
+    return {**DEFAULT_MODEL.get(arch, {}), **suite.model.kwargs(arch)}
 
 
 def check_plugins(method: Method, *, file: str, prefix: str) -> None:
-    """The method's plugins exist and accept their parameters (fails before anything trains)."""
+    """The method's architecture and plugins exist and accept their parameters (fails before anything trains)."""
+    ARCHS.get(method.arch, file=file, field=f"{prefix}.arch")
     search = RANK_SEARCHES.get(method.lora.search, file=file, field=f"{prefix}.lora.search")
     parse_params(search, method.lora.search_params, file=file, field=f"{prefix}.lora.search_params")
     sel = DATA_SELECTORS.get(method.data.selector, file=file, field=f"{prefix}.data.selector")
@@ -142,7 +145,7 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
     """Every run of the suite, in (concept, method, seed) order."""
     methods = resolve_methods(suite, catalog, suite_file)
     metrics_for(suite.eval, file=suite_file)  # metric parameters are checked before anything runs
-    encoder = CachedPromptEncoder(default_encoder(), cache_dir or Path.home() / ".cache" / "e2gan-bench")
+    encoder = CachedPromptEncoder(default_encoder(), cache_dir or default_home())
     plans: dict[str, BasePlan] = {}
 
     def plan_for(method: Method, i: int) -> BasePlan:

@@ -2,24 +2,52 @@
 
 * ``OUT/artifacts/<training key>/``: what training left (weights a concept must keep, ``training.json`` with the
   training measurements, ``config.json``, ``curve.csv``) — shared by every run that evaluates the same training.
-* ``OUT/runs/<run key>/``: one evaluation of it (``record.json``, ``config.json``, ``samples.png``).
+* ``OUT/runs/<run key>/``: one evaluation of it (``record.json``, ``config.json``, ``samples.png``), or the
+  configuration and reason of a run that failed.
 
-Both folders are written under a temporary name and renamed into place (:func:`e2gan_bench.cache.atomic_dir`),
-then the record is indexed: an interrupted run leaves nothing behind, and a finished one is never recomputed.
+Commit order — nothing that looks complete is ever half-written:
+
+* an artifact folder is built under a temporary name and renamed into place (:func:`e2gan_bench.cache.atomic_dir`):
+  the rename is its commit;
+* a run folder is built the same way and renamed into place, then its record is inserted into the database:
+  **the database row is the run's commit point**. A run folder without a row (a process stopped between the two)
+  is garbage, removed by the next :meth:`ResultsStore.clean_staging`; a row always has its whole folder.
+
+Several processes may share one store: each run, training and base model is **claimed** (table ``claims``: owner
+process and host, heartbeat) before it is computed, so two ``run`` commands on one folder split the work and never
+compute the same thing twice. A claim of a process that is gone (same host: its pid no longer runs; another host:
+no heartbeat for :data:`STALE_SECONDS`) is taken over. Temporaries name their owner, and cleaning removes only
+those of processes that are gone.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from e2gan_bench.cache import atomic_dir, move_into_place, remove_temporaries, temp_dir_for
+from safetensors import safe_open
+
+from e2gan_bench.cache import (
+    atomic_dir,
+    atomic_write_text,
+    host_id,
+    move_into_place,
+    owner_tag,
+    pid_alive,
+    remove_temporaries,
+    temp_dir_for,
+)
 from e2gan_bench.errors import CheckpointError, UserError
 from e2gan_bench.record import RunRecord
+from e2gan_bench.util import fault_point
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -37,16 +65,53 @@ CREATE TABLE IF NOT EXISTS suite_runs (
     method TEXT NOT NULL,
     PRIMARY KEY (suite, key, method)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started REAL NOT NULL,
+    heartbeat REAL NOT NULL
+);
 """
 
 TRAINING = "training.json"
 
+#: A claim of another machine without a heartbeat for this long is taken over.
+STALE_SECONDS = 600.0
+#: How often a process refreshes the heartbeat of the claims it holds.
+HEARTBEAT_SECONDS = 20.0
+#: How long to wait between two looks at a claim another process holds.
+POLL_SECONDS = 1.0
+
+
+def _process_started() -> float:
+    import psutil
+
+    return psutil.Process().create_time()
+
 
 class ResultsStore:
-    def __init__(self, root: Path) -> None:
+    """``readonly=True`` opens an existing store without writing anything (no schema, no journal files, no
+    folders): what ``compare`` and ``report`` use, so a read-only store can be compared."""
+
+    def __init__(self, root: Path, *, readonly: bool = False) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
         self.db = self.root / "results.sqlite"
+        self.readonly = readonly
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._beat: tuple[threading.Thread, threading.Event] | None = None
+        if readonly:
+            if not self.db.is_file():
+                raise UserError("no results store here (run `e2gan-bench run` first)", file=str(self.db))
+            try:
+                with closing(self._connect()) as con:
+                    con.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise UserError(f"not a results database ({exc})", file=str(self.db)) from None
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
         try:
             with closing(self._connect()) as con, con:
                 con.executescript(SCHEMA)
@@ -54,10 +119,32 @@ class ResultsStore:
             raise UserError(f"not a results database ({exc})", file=str(self.db)) from None
 
     def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            return self._connect_readonly()
         con = sqlite3.connect(self.db, timeout=60)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         return con
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """A connection that creates no file. A WAL database whose log is gone (no writer since it was last closed)
+        is read as an immutable file — opened read-only, SQLite would create its ``-wal`` and ``-shm`` files;
+        with a log present (a writer may be at work) the log is read through a read-only connection."""
+        wal = self.db.with_name(self.db.name + "-wal")
+        try:
+            with open(self.db, "rb") as f:
+                header = f.read(20)
+        except OSError as exc:
+            raise UserError(f"cannot read the results database ({exc.strerror})", file=str(self.db)) from None
+        is_wal = len(header) == 20 and header[18] == 2  # file format: 2 = write-ahead log
+        if is_wal and not wal.exists():
+            return sqlite3.connect(f"file:{self.db}?mode=ro&immutable=1", uri=True, timeout=60)
+        try:
+            con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=60)
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return con
+        except sqlite3.OperationalError:  # a log we may not read through (a read-only folder): the file as it is
+            return sqlite3.connect(f"file:{self.db}?mode=ro&immutable=1", uri=True, timeout=60)
 
     # ------------------------------------------------------------------------------------------ artifacts
 
@@ -72,6 +159,7 @@ class ResultsStore:
         """A folder to train into; it becomes ``artifacts/<train_key>`` when the block succeeds."""
         with atomic_dir(self.artifact_dir(train_key)) as tmp:
             yield tmp
+            fault_point("artifact-commit")
 
     def training(self, train_key: str) -> dict[str, Any]:
         """The training measurements stored with an artifact (CheckpointError when missing or unreadable)."""
@@ -81,6 +169,20 @@ class ResultsStore:
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"missing or unreadable training record ({type(exc).__name__}); run the suite "
                                   "again to retrain it", file=str(path)) from None
+
+    def check_artifact(self, train_key: str) -> None:
+        """A stored artifact's training record and weights files are readable (their headers): a damaged artifact
+        is a one-line error before anything is computed, not after other runs were re-evaluated."""
+        summary = self.training(train_key)
+        for name in summary.get("artifacts", []):
+            path = self.artifact_dir(train_key) / name
+            try:
+                with safe_open(str(path), framework="pt") as f:
+                    f.keys()
+            except Exception as exc:  # missing, truncated, not safetensors
+                first = " ".join(str(exc).split())[:120]
+                raise CheckpointError(f"unreadable run artifact ({type(exc).__name__}: {first}); delete the folder "
+                                      "to train it again", file=str(path)) from None
 
     # ------------------------------------------------------------------------------------------ records
 
@@ -96,15 +198,21 @@ class ResultsStore:
         with closing(self._connect()) as con:
             return con.execute("SELECT 1 FROM runs WHERE key = ? AND status = 'ok'", (key,)).fetchone() is not None
 
+    def keys(self) -> set[str]:
+        with closing(self._connect()) as con:
+            return {r[0] for r in con.execute("SELECT key FROM runs")}
+
     def staging(self, key: str) -> Path:
         """A temporary run folder; :meth:`commit` moves it into place."""
         return temp_dir_for(self.run_dir(key))
 
     def commit(self, record: RunRecord, staged: Path, suite: str) -> None:
-        """Move the staged folder into place and index the record (atomic from the reader's view); a record with
-        the same key (an earlier evaluation) is replaced."""
-        (staged / "record.json").write_text(record.model_dump_json(indent=2))
+        """Move the staged folder into place, then index the record — the row is the commit point (see the module
+        docstring). A record with the same key (an earlier evaluation, or a failure) is replaced."""
+        atomic_write_text(staged / "record.json", record.model_dump_json(indent=2))
+        fault_point("commit-rename")
         move_into_place(staged, self.run_dir(record.key))
+        fault_point("commit-db")
         with closing(self._connect()) as con, con:
             con.execute(
                 "INSERT OR REPLACE INTO runs(key, concept, method, seed, status, record, created) VALUES (?,?,?,?,?,?,?)",
@@ -129,7 +237,103 @@ class ResultsStore:
                     "ORDER BY r.created", (suite,)).fetchall()
         return [(m, RunRecord.model_validate_json(r)) for m, r in rows]
 
-    def clean_staging(self) -> None:
-        """Remove what interrupted runs left (dot-named temporaries)."""
-        remove_temporaries(self.root / "runs")
-        remove_temporaries(self.root / "artifacts")
+    def clean_staging(self) -> list[Path]:
+        """Remove what interrupted processes left: their temporaries (never those of a process still running), and
+        run folders without a database row (a process stopped between the rename and the insert) that no running
+        process has claimed. Returns what was removed."""
+        removed = remove_temporaries(self.root / "runs") + remove_temporaries(self.root / "artifacts")
+        removed += remove_temporaries(self.root, recursive=True, legacy=False)
+        runs = self.root / "runs"
+        if runs.is_dir():
+            keys = self.keys()
+            for d in runs.iterdir():
+                if d.name.startswith(".") or d.name in keys or not d.is_dir():
+                    continue
+                if self.holder(f"run:{d.name}") is None:
+                    shutil.rmtree(d, ignore_errors=True)
+                    removed.append(d)
+        return removed
+
+    # ------------------------------------------------------------------------------------------ claims
+
+    def _owner_alive(self, pid: int, host: str, started: float, heartbeat: float) -> bool:
+        if host != host_id():
+            return time.time() - heartbeat < STALE_SECONDS
+        return pid_alive(pid, since=started)
+
+    def holder(self, name: str) -> str | None:
+        """The live owner (``pid-host``) of claim ``name``, or ``None`` when it is free (or held by a process that
+        is gone)."""
+        with closing(self._connect()) as con:
+            row = con.execute("SELECT owner, pid, host, started, heartbeat FROM claims WHERE name = ?",
+                              (name,)).fetchone()
+        if row is None or not self._owner_alive(*row[1:]):
+            return None
+        return row[0]
+
+    def try_claim(self, name: str) -> bool:
+        """Claim ``name`` for this process unless a live process holds it (a dead owner's claim is taken over)."""
+        me = owner_tag()
+        now = time.time()
+        with closing(self._connect()) as con:
+            con.isolation_level = None
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                row = con.execute("SELECT owner, pid, host, started, heartbeat FROM claims WHERE name = ?",
+                                  (name,)).fetchone()
+                if row is not None and row[0] != me and self._owner_alive(*row[1:]):
+                    con.execute("ROLLBACK")
+                    return False
+                con.execute("INSERT OR REPLACE INTO claims(name, owner, pid, host, started, heartbeat) "
+                            "VALUES (?,?,?,?,?,?)", (name, me, os.getpid(), host_id(), _process_started(), now))
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+        with self._lock:
+            self._held.add(name)
+        self._start_heartbeat()
+        return True
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            self._held.discard(name)
+            if not self._held and self._beat is not None:  # nothing held: the heartbeat stops
+                self._beat[1].set()
+                self._beat = None
+        with closing(self._connect()) as con, con:
+            con.execute("DELETE FROM claims WHERE name = ? AND owner = ?", (name, owner_tag()))
+
+    @contextmanager
+    def claim(self, name: str) -> Iterator[None]:
+        """Hold claim ``name`` for the block, waiting while another live process holds it."""
+        while not self.try_claim(name):
+            time.sleep(POLL_SECONDS)
+        try:
+            yield
+        finally:
+            self.release(name)
+
+    def _start_heartbeat(self) -> None:
+        with self._lock:
+            if self._beat is not None:
+                return
+            stop = threading.Event()
+            thread = threading.Thread(target=self._heartbeat, args=(stop,), name="e2gan-bench-claims", daemon=True)
+            self._beat = (thread, stop)
+        thread.start()
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        """Refresh the heartbeat of the claims this process holds (what tells other hosts it is alive)."""
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with self._lock:
+                held = sorted(self._held)
+            if not held:
+                continue
+            try:
+                with closing(self._connect()) as con, con:
+                    con.executemany("UPDATE claims SET heartbeat = ? WHERE name = ? AND owner = ?",
+                                    [(time.time(), n, owner_tag()) for n in held])
+            except sqlite3.Error:  # a busy database: the next beat will do
+                continue

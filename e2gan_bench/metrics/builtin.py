@@ -11,11 +11,12 @@ from typing import ClassVar
 
 from e2gan_bench.cache import DiskCache, json_text, read_json
 from e2gan_bench.config import EvalSpec
+from e2gan_bench.errors import UserError
 from e2gan_bench.features import weights
 from e2gan_bench.features.clip import NO_WEIGHTS, backend_label, clip_scorer_with_reason
 from e2gan_bench.features.extractors import get_extractor
 from e2gan_bench.metrics.base import Backend, EvalContext, Metric, MetricUnavailable, Tolerance, register_metric
-from e2gan_bench.metrics.latency import PROXY_LABEL, LatencyError, latency_key, measure_latency
+from e2gan_bench.metrics.latency import PROXY_LABEL, latency_key, measure_latency
 from e2gan_bench.metrics.perceptual import get_lpips, lpips_backend
 from e2gan_bench.metrics.quality import fid_from_features, kid_from_features, psnr, ssim
 
@@ -257,9 +258,10 @@ class Latency(Metric):
                        "latency)", note=PROXY_LABEL)
 
     def compute(self, ctx: EvalContext) -> float | None:
-        """Measured once per architecture, settings, CPU and runtime (weights do not change it), cached."""
+        """Measured once per architecture, settings, CPU and runtime (weights do not change it), cached. Any
+        failure to export, check or time the generator is recorded as ``n/a: <why>``, never an empty value."""
         if ctx.generator is None or ctx.arch == "identity":
-            return None
+            raise MetricUnavailable(f"nothing to time: the {ctx.arch} architecture has no network")
         spec = ctx.spec
         key = latency_key(ctx.arch, ctx.model_kwargs, ctx.resolution, spec.latency_threads, "all")
         cache = DiskCache(ctx.cache_dir, "latency", ".json")
@@ -269,8 +271,11 @@ class Latency(Metric):
                 with tempfile.TemporaryDirectory() as tmp:
                     d = measure_latency(ctx.generator, ctx.resolution, threads=spec.latency_threads,
                                         runs=spec.latency_runs, workdir=tmp, arch=ctx.arch).to_dict()
-            except LatencyError as exc:
-                raise MetricUnavailable(f"{type(exc).__name__}: {exc}") from None
+            except UserError:  # bad settings are the user's to fix
+                raise
+            except Exception as exc:  # export, ONNX Runtime or timing failed: n/a with the reason, the run goes on
+                first = " ".join(str(exc).split())[:200]
+                raise MetricUnavailable(f"{type(exc).__name__}: {first}" if first else type(exc).__name__) from None
             cache.put(key, json_text(d).encode())
         ctx.details["latency"] = {k: d[k] for k in ("median_ms", "p90_ms", "torch_median_ms", "max_abs_diff", "macs",
                                                     "params", "onnx_bytes") if k in d}

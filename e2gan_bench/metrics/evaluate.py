@@ -3,6 +3,7 @@ metric, and the evaluation key that says when a stored evaluation is out of date
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,8 +89,13 @@ def evaluate(plan: EvaluationPlan, G: Generator, ds: PairedDataset, emb: PromptE
             backends[m.name] = f"n/a: {exc}"
             continue
         got = v if isinstance(v, dict) else {m.name: v}
+        main = got.get(m.name)
+        if main is None or (isinstance(main, float) and not math.isfinite(main)):
+            # never a silent empty value: the record says the metric was not measured, and why
+            backends[m.name] = "n/a: " + ("no value returned" if main is None else f"non-finite value ({main})")
+            got = {k: x for k, x in got.items() if k != m.name}
         values.update({k: x for k, x in got.items() if x is not None})
-        if b is not None and got.get(m.name) is not None:
+        if b is not None and m.name not in backends:
             backends[m.name] = b.label
             backends.update(b.extra)
     return Evaluation(values, backends, ctx.details, out, time.perf_counter() - t0)

@@ -230,6 +230,12 @@ def calibration_feeds(model: nn.Module, resolution: int, calibration: np.ndarray
     return feeds, source
 
 
+#: The op types quantised: the compute-heavy ones. Ops that share one quantisation parameter between input
+#: and output (Split, Concat, …) are left in float — ONNX Runtime cannot quantise them when their input is a
+#: weight, as the prompt-conditioned scale/shift (FiLM) of a fixed prompt is once constants are folded.
+INT8_OPS = ["Conv", "MatMul", "Gemm"]
+
+
 def quantize_int8(fp32_path: Path, out_path: Path, calibration_feeds: list[dict[str, np.ndarray]]) -> Path:
     """Static int8 quantisation (QDQ, per-channel weights int8, activations uint8, MinMax calibration)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -248,7 +254,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration_feeds: list[dict[
     try:
         quantize_static(str(src), str(out_path), _Calibration(calibration_feeds), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=INT8_OPS)
     except Exception as exc:
         raise LatencyExportError(f"int8 quantisation failed: {exc}") from exc
     finally:

@@ -1,15 +1,36 @@
-"""Generators: the E2GAN generator (DESIGN.md) and the pix2pix ResNet generator, plus identity.
+"""Generators: the E2GAN generator and the pix2pix ResNet generator, plus identity.
 
 All generators take ``(x, text, text_mask)`` with ``x`` in [-1, 1], ``text`` of shape
 ``(B, L, text_dim)`` (prompt token embeddings) and a boolean ``text_mask`` (True = real token);
 generators without text conditioning ignore the text. Each exposes ``layer_groups()``: group name
 -> names of its Conv2d / Linear modules, used to choose LoRA targets (crucial layers).
+
+Departures from the paper's generator (all switchable; ``norm="instance", head="tanh", skips=False,
+color_path=False, film=False`` is the paper's / pix2pix's form). Each was measured on the bank's concepts, from
+scratch, at the CPU suites' size (48 px, ngf 16, 300 steps): see ``docs/generators.md`` and
+``reports/regime/``.
+
+* ``norm="group"``: GroupNorm with one group (layer norm over C×H×W) instead of InstanceNorm.
+  InstanceNorm removes each channel's mean and scale at every layer, so the colour balance of the
+  input is lost in the first layer and colour edits must be re-derived from nothing.
+* ``head="residual"``: the output is the input plus a predicted edit; the clamp to [-1, 1] applies
+  at inference only (a clamp in training stops the gradient of every overshooting pixel).
+* ``color_path``: a 1×1 convolution of the raw input added to the output (zero-initialised), so a
+  global colour transform (inversion, grey, tint) is one linear map instead of a deep computation.
+* ``skips`` (E2GAN): the DS → transformer → US bottleneck becomes a residual branch at 1/4
+  resolution, and the stem's full-resolution features reach the output layer (concatenated).
+  Without them everything the output sees has passed through the 1/8-resolution bottleneck (6×6 at
+  48 px), and fine structure (sketch lines) cannot come back.
+* ``film`` (E2GAN): besides the transformer's cross-attention, the prompt scales and shifts every
+  normalisation layer. With cross-attention alone at the 1/8-resolution bottleneck, a base model
+  trained on 12 concepts learned an average edit (8.7 dB on its own "negative" concept, where one
+  concept alone reaches 20 dB): the prompt could not select the edit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,10 +41,12 @@ from e2gan_bench.registry import Registry
 ARCHS: Registry[Callable[..., Generator]] = Registry("arch")
 
 #: The paper's crucial layers — Downsample, DS, transformer block, US, Upsample — as LoRA targets of the
-#: e2gan method. The output projection is counted in the Upsample stage (it is the stage's last conv):
-#: measured with `e2gan-bench analyze layers`, LoRA without it gained far less (pencil-sketch, 48 px:
-#: 10.2 dB test PSNR vs 14.0 dB with it; LoRA on every layer 14.3, full fine-tuning 14.5).
+#: e2gan method. The output layer is counted in the Upsample stage (it is the stage's last conv):
+#: measured with `e2gan-bench analyze layers` (see reports/ablation-layers).
 CRUCIAL_GROUPS = ("down", "ds", "transformer", "us", "up", "out")
+
+Norm = Literal["group", "instance"]
+Head = Literal["residual", "tanh"]
 
 
 class Generator(nn.Module):
@@ -43,49 +66,96 @@ class Generator(nn.Module):
         return groups
 
 
-def _output(y: torch.Tensor, x: torch.Tensor, residual: bool) -> torch.Tensor:
-    """``tanh`` head, or (``residual``) the input plus a predicted edit, clamped to [-1, 1].
+class CondNorm(nn.Module):
+    """GroupNorm(1) or InstanceNorm, then (``cond_dim`` > 0) a per-channel scale and shift predicted from
+    the prompt: ``h · (1 + γ(c)) + β(c)`` with γ, β zero-initialised (FiLM, as diffusion U-Nets condition
+    every block on their time step)."""
 
-    Instance normalisation removes each image's colour statistics at every layer, so a plain
-    generator must re-learn even the identity; the residual head starts at the identity and learns
-    only the edit — what makes small training budgets (CPU suites) meaningful. Off by default
-    (the paper's and pix2pix's form); suites set it for both architectures alike.
-    """
-    if residual:
-        return torch.clamp(x + y, -1.0, 1.0)
-    return torch.tanh(y)
+    def __init__(self, kind: Norm, ch: int, cond_dim: int = 0) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(1, ch) if kind == "group" else nn.InstanceNorm2d(ch, affine=False)
+        self.film: nn.Linear | None = None
+        if cond_dim:
+            self.film = nn.Linear(cond_dim, 2 * ch)
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
 
-
-def _norm(ch: int) -> nn.Module:
-    return nn.InstanceNorm2d(ch, affine=False)
-
-
-class ConvBlock(nn.Sequential):
-    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, padding_mode="reflect"),
-            _norm(cout),
-            nn.ReLU(inplace=True),
-        )
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.norm(x)
+        if self.film is not None and c is not None:
+            gamma, beta = self.film(c)[:, :, None, None].chunk(2, dim=1)
+            x = x * (1 + gamma) + beta
+        return x
 
 
-class UpBlock(nn.Sequential):
-    """Resize ×2 + conv: exports cleanly to mobile runtimes and can carry a LoRA (unlike ConvTranspose2d)."""
+class ConvBlock(nn.Module):
+    """conv → norm (optionally prompt-modulated) → ReLU; ``up`` resizes ×2 first (resize + conv exports
+    cleanly to mobile runtimes and can carry a LoRA, unlike ConvTranspose2d)."""
 
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvBlock(cin, cout))
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, norm: Norm = "group", cond_dim: int = 0,
+                 up: bool = False) -> None:
+        super().__init__()
+        self.up = up
+        self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, padding_mode="reflect")
+        self.norm = CondNorm(norm, cout, cond_dim)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if self.up:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return F.relu(self.norm(self.conv(x), c))
 
 
 class ResnetBlock(nn.Module):
-    def __init__(self, ch: int) -> None:
+    def __init__(self, ch: int, norm: Norm = "group", cond_dim: int = 0) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect"), _norm(ch), nn.ReLU(inplace=True),
-            nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect"), _norm(ch),
-        )
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect")
+        self.norm1 = CondNorm(norm, ch, cond_dim)
+        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1, padding_mode="reflect")
+        self.norm2 = CondNorm(norm, ch, cond_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return x + self.norm2(self.conv2(F.relu(self.norm1(self.conv1(x), c))), c)
+
+
+class Stage(nn.ModuleList):
+    """Blocks applied in order, each given the prompt condition."""
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        for block in self:
+            x = block(x, c)
+        return x
+
+
+class OutputHead(nn.Module):
+    """The last layer: a 7×7 conv of the features, plus (``color_path``) a 1×1 conv of the raw input,
+    then the ``tanh`` or ``residual`` head. Both convs sit in the ``out`` layer group."""
+
+    #: The colour path's weights are used × this gain (stored ÷ it): Adam moves a weight by about the
+    #: learning rate per step, and a global colour map needs weights of order 1–2 (inversion: −2·I on top
+    #: of the residual), out of reach of a few hundred steps at lr 4e-3 without it (StyleGAN's "equalized
+    #: learning rate" trick, applied to this one layer).
+    COLOR_GAIN = 10.0
+
+    def __init__(self, cin: int, head: Head = "residual", color_path: bool = True) -> None:
+        super().__init__()
+        self.head = head
+        self.conv = nn.Conv2d(cin, 3, 7, padding=3, padding_mode="reflect")
+        self.color: nn.Conv2d | None = None
+        if color_path:
+            self.color = nn.Conv2d(3, 3, 1)
+            nn.init.zeros_(self.color.weight)
+            nn.init.zeros_(self.color.bias)
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(h)
+        if self.color is not None:
+            y = y + self.COLOR_GAIN * self.color(x)
+        if self.head == "tanh":
+            return torch.tanh(y)
+        y = x + y
+        # the clamp is the image's range, applied where images leave the model; in training it would
+        # zero the gradient of every pixel that overshoots, so those pixels could never come back
+        return y if self.training else torch.clamp(y, -1.0, 1.0)
 
 
 class Attention(nn.Module):
@@ -134,53 +204,83 @@ class TransformerBlock(nn.Module):
 
 
 class E2GANGenerator(Generator):
-    """stem → Downsample (2× stride-2) → 2 ResNet → DS → transformer → US → 1 ResNet → Upsample (2×) → out."""
+    """stem → Downsample (2× stride-2) → 2 ResNet → DS → transformer → US → 1 ResNet → Upsample (2×) → out.
+
+    The prompt enters through the transformer block's cross-attention (the paper's form) and, with
+    ``film``, through a scale and shift of every normalisation layer, predicted from the prompt's
+    mean token embedding. With ``skips`` the DS → transformer → US branch is added to its input
+    (1/4 resolution) and the stem's features are concatenated to the output layer's input.
+    """
 
     text_conditioned = True
 
     def __init__(self, ngf: int = 16, text_dim: int = 384, heads: int = 4, mlp_ratio: int = 2,
-                 residual: bool = False) -> None:
+                 norm: Norm = "group", head: Head = "residual", skips: bool = True, color_path: bool = True,
+                 film: bool = True) -> None:
         super().__init__()
-        self.residual = residual
+        self.skips = skips
         c1, c2, c4 = ngf, ngf * 2, ngf * 4
-        self.stem = ConvBlock(3, c1, k=7)
-        self.down = nn.Sequential(ConvBlock(c1, c2, stride=2), ConvBlock(c2, c4, stride=2))
-        self.res = nn.Sequential(ResnetBlock(c4), ResnetBlock(c4))
-        self.ds = ConvBlock(c4, c4, stride=2)
+        cd = c4 if film else 0
+        self.text_proj = nn.Sequential(nn.Linear(text_dim, cd), nn.SiLU()) if film else None
+        self.stem = ConvBlock(3, c1, k=7, norm=norm, cond_dim=cd)
+        self.down = Stage([ConvBlock(c1, c2, stride=2, norm=norm, cond_dim=cd),
+                           ConvBlock(c2, c4, stride=2, norm=norm, cond_dim=cd)])
+        self.res = Stage([ResnetBlock(c4, norm, cd), ResnetBlock(c4, norm, cd)])
+        self.ds = ConvBlock(c4, c4, stride=2, norm=norm, cond_dim=cd)
         self.transformer = TransformerBlock(c4, text_dim, heads, mlp_ratio)
-        self.us = UpBlock(c4, c4)
-        self.res_up = ResnetBlock(c4)
-        self.up = nn.Sequential(UpBlock(c4, c2), UpBlock(c2, c1))
-        self.out = nn.Conv2d(c1, 3, 7, padding=3, padding_mode="reflect")
+        self.us = ConvBlock(c4, c4, norm=norm, cond_dim=cd, up=True)
+        self.res_up = ResnetBlock(c4, norm, cd)
+        self.up = Stage([ConvBlock(c4, c2, norm=norm, cond_dim=cd, up=True),
+                         ConvBlock(c2, c1, norm=norm, cond_dim=cd, up=True)])
+        self.out = OutputHead(c1 * 2 if skips else c1, head, color_path)
+
+    def condition(self, text: torch.Tensor | None, text_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """The prompt's mean token embedding (real tokens only), projected: the FiLM condition."""
+        if self.text_proj is None or text is None:
+            return None
+        if text_mask is None:
+            pooled = text.mean(1)
+        else:
+            m = text_mask.to(text.dtype)[..., None]
+            pooled = (text * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return self.text_proj(pooled)
 
     def forward(self, x: torch.Tensor, text: torch.Tensor | None = None,
                 text_mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.stem(x)
-        h = self.res(self.down(h))
-        h = self.transformer(self.ds(h), text, text_mask)
-        h = self.res_up(self.us(h))
-        return _output(self.out(self.up(h)), x, self.residual)
+        c = self.condition(text, text_mask)
+        h0 = self.stem(x, c)
+        h = self.res(self.down(h0, c), c)
+        z = self.us(self.transformer(self.ds(h, c), text, text_mask), c)
+        h = self.res_up(h + z if self.skips else z, c)
+        h = self.up(h, c)
+        return self.out(torch.cat([h, h0], 1) if self.skips else h, x)
 
 
 class ResnetGenerator(Generator):
-    """pix2pix / CycleGAN ResNet generator (c7s1-ngf, d2ngf, d4ngf, n×R, u2ngf, ungf, c7s1-3)."""
+    """pix2pix / CycleGAN ResNet generator (c7s1-ngf, d2ngf, d4ngf, n×R, u2ngf, ungf, c7s1-3).
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 9, text_dim: int = 384, residual: bool = False) -> None:
+    ``skips`` concatenates the stem's features to the output layer's input, as in the E2GAN generator
+    (off by default: not part of pix2pix's ResNet generator; the regime study measures both)."""
+
+    def __init__(self, ngf: int = 64, n_blocks: int = 9, text_dim: int = 384, norm: Norm = "group",
+                 head: Head = "residual", skips: bool = False, color_path: bool = True) -> None:
         super().__init__()
-        self.residual = residual
+        self.skips = skips
         c1, c2, c4 = ngf, ngf * 2, ngf * 4
-        self.stem = ConvBlock(3, c1, k=7)
-        self.down = nn.Sequential(ConvBlock(c1, c2, stride=2), ConvBlock(c2, c4, stride=2))
-        self.res = nn.Sequential(*[ResnetBlock(c4) for _ in range(n_blocks)])
+        self.stem = ConvBlock(3, c1, k=7, norm=norm)
+        self.down = Stage([ConvBlock(c1, c2, stride=2, norm=norm), ConvBlock(c2, c4, stride=2, norm=norm)])
+        self.res = Stage([ResnetBlock(c4, norm) for _ in range(n_blocks)])
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(c4, c2, 3, stride=2, padding=1, output_padding=1), _norm(c2), nn.ReLU(True),
-            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), _norm(c1), nn.ReLU(True),
+            nn.ConvTranspose2d(c4, c2, 3, stride=2, padding=1, output_padding=1), CondNorm(norm, c2), nn.ReLU(True),
+            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), CondNorm(norm, c1), nn.ReLU(True),
         )
-        self.out = nn.Conv2d(c1, 3, 7, padding=3, padding_mode="reflect")
+        self.out = OutputHead(c1 * 2 if skips else c1, head, color_path)
 
     def forward(self, x: torch.Tensor, text: torch.Tensor | None = None,
                 text_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return _output(self.out(self.up(self.res(self.down(self.stem(x))))), x, self.residual)
+        h0 = self.stem(x)
+        h = self.up(self.res(self.down(h0)))
+        return self.out(torch.cat([h, h0], 1) if self.skips else h, x)
 
 
 class IdentityGenerator(Generator):

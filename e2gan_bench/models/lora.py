@@ -41,6 +41,19 @@ def lora_param_count(G: Generator, rank_pattern: dict[str, int]) -> int:
     return total
 
 
+def full_ranks(G: Generator, targets: list[str]) -> dict[str, int]:
+    """Each target's full rank (a LoRA of higher rank adds parameters and nothing else): min(fan-in, fan-out)."""
+    mods = dict(G.named_modules())
+    out = {}
+    for name in targets:
+        m = mods[name]
+        if isinstance(m, torch.nn.Conv2d):
+            out[name] = min(m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1], m.out_channels)
+        else:
+            out[name] = min(m.in_features, m.out_features)
+    return out
+
+
 def add_lora(G: Generator, rank_pattern: dict[str, int], alpha: float | None = None, dropout: float = 0.0) -> Generator:
     """Inject LoRA adapters (only they stay trainable). ``alpha=None`` keeps scale alpha/r = 1."""
     targets = sorted(rank_pattern)

@@ -90,7 +90,10 @@ class MiniLMEncoder(TextEncoder):
     def _load(self):  # sentence-transformers (and transformers under it) is heavy: imported at first use
         if self._model is None:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            # no "Loading weights" bar on stderr: it is for our own one-line messages (errors, warnings)
+            transformers_logging.disable_progress_bar()
             self._model = SentenceTransformer(str(self.dir), device="cpu", local_files_only=True)
         return self._model
 

@@ -20,9 +20,10 @@ CI_METRICS = ("psnr", "kid")
 
 
 def run_columns() -> list[str]:
-    """runs.csv columns: identity, every registered metric and its secondary values, details, key."""
+    """runs.csv columns: identity, status, every registered metric and its secondary values, details, the reason of
+    a failed run, key."""
     values = [c for m in all_metrics() for c in (m.name, *m.secondary)]
-    return ["concept", "method", "seed", *values, *DETAIL_COLUMNS, "key"]
+    return ["concept", "method", "seed", "status", *values, *DETAIL_COLUMNS, "error", "key"]
 
 
 def _metric_names() -> list[str]:
@@ -32,9 +33,7 @@ def _metric_names() -> list[str]:
 def runs_frame(pairs: list[tuple[str, RunRecord]]) -> pd.DataFrame:
     columns = run_columns()
     rows = []
-    for method, r in pairs:
-        if r.status != "ok":
-            continue
+    for method, r in pairs:  # failed runs too: their row says so, with the reason
         row: dict[str, Any] = {c: getattr(r, c, None) for c in columns}
         row["method"] = method
         row["reference"] = r.reference
@@ -67,6 +66,8 @@ def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFram
     half-width (:func:`~e2gan_bench.report.stats.t_interval`) over seeds of the concept-averaged PSNR and KID."""
     if df.empty:
         return pd.DataFrame()
+    failed = df[df["status"] == "failed"] if "status" in df else df.iloc[:0]
+    df = df.drop(failed.index)
     metrics = [m for m in _present(df) if m not in mixed_backends(df)]
     g = df.groupby("method", sort=False)
     lb = g[metrics].mean()
@@ -79,6 +80,12 @@ def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFram
             half = per_seed.apply(lambda v: t_interval(v.to_numpy(), 0.95).half_width)
             if half.notna().any():
                 lb[f"{m}_ci95"] = half.astype(float)
+    if not failed.empty:  # failed runs are counted (never averaged): a method whose runs all failed keeps its row
+        n_failed = failed.groupby("method", sort=False).size()
+        lb = lb.reindex([*lb.index, *[m for m in n_failed.index if m not in lb.index]])
+        for c in ("runs", "concepts", "seeds"):
+            lb[c] = lb[c].fillna(0).astype(int)
+        lb.insert(1, "failed", n_failed.reindex(lb.index).fillna(0).astype(int))
     order = [m for m in (order or []) if m in lb.index] + [m for m in lb.index if m not in (order or [])]
     return lb.loc[order].reset_index()
 
@@ -136,6 +143,12 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
     md += ["Quality is measured on held-out test photographs, student output vs teacher output; ",
            f"cost is per concept (the base model's one-off cost is listed apart). {directions(shown)}", ""]
     md += [markdown_table(lb) if not lb.empty else "_no finished runs_", ""]
+    failures = [(m, r) for m, r in pairs if r.status == "failed"]
+    if failures:
+        md += [f"## Failed runs ({len(failures)})", "",
+               "Not averaged into the table; `e2gan-bench run` retries them.", ""]
+        md += [f"- {r.concept} × {m} × seed {r.seed}: {r.error or 'no reason recorded'}" for m, r in failures]
+        md.append("")
     if plot_tradeoffs(lb, dest, title) is not None:
         md += ["![quality vs cost](tradeoffs.png)", ""]
     if base_meta:
@@ -167,6 +180,8 @@ def plot_tradeoffs(lb: pd.DataFrame, dest: Path, title: str) -> Path | None:
             ax.set_visible(False)
             continue
         for _, r in lb.iterrows():
+            if pd.isna(r["psnr"]) or pd.isna(r[col]):  # a method whose runs all failed: nothing to place
+                continue
             x = max(float(r[col] or 0), 1.0) if col == "stored_bytes" else float(r[col] or 0)
             ax.scatter(x, r["psnr"], s=40)
             ax.annotate(r["method"], (x, r["psnr"]), textcoords="offset points", xytext=(4, 4), fontsize=8)

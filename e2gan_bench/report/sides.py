@@ -43,7 +43,7 @@ def _store_suites(db: Path) -> list[str]:
 
 
 def _read_store(root: Path, suite: str | None, role: str) -> list[tuple[str, RunRecord]]:
-    store = ResultsStore(root)
+    store = ResultsStore(root, readonly=True)  # compare never writes into what it reads
     try:
         pairs = store.records(suite)
     except (sqlite3.Error, ValueError) as exc:
@@ -98,6 +98,8 @@ def read_runs_csv(path: Path) -> list[tuple[str, RunRecord]]:
         status = _cell(row.get("status"))
         if status is not None:
             data["status"] = status
+        if (error := _cell(row.get("error"))) is not None:
+            data["error"] = str(error)
         data["key"] = _cell(row.get("key")) or f"csv:{concept}:{method}:{seed}"
         try:
             rec = RunRecord.model_validate(data)

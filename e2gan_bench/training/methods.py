@@ -20,12 +20,12 @@ from e2gan_bench.config import Method
 from e2gan_bench.data.dataset import PairedDataset
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.models.generators import ARCHS, Generator, count_params
-from e2gan_bench.models.lora import TARGET_GROUPS, add_lora, lora_param_count, lora_targets
+from e2gan_bench.models.lora import TARGET_GROUPS, add_lora, full_ranks, lora_param_count, lora_targets
 from e2gan_bench.models.tensors import to_tensor
 from e2gan_bench.models.text import PromptEmbedding
 from e2gan_bench.plugins import parse_params
 from e2gan_bench.training.artifacts import save_weights
-from e2gan_bench.training.rank_search import RANK_SEARCHES, RankSearchContext
+from e2gan_bench.training.rank_search import RANK_SEARCHES, RankSearchContext, check_pattern
 from e2gan_bench.training.selection import select
 from e2gan_bench.training.trainer import TrainData, TrainResult, train_gan
 
@@ -101,9 +101,9 @@ def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: in
         search = RANK_SEARCHES.get(method.lora.search, field="lora.search")
         params = parse_params(search, method.lora.search_params, field="lora.search_params")
         ctx = RankSearchContext(targets, groups, method.lora.rank, params, seed, trial,
-                                lambda pat: lora_param_count(G, pat), gradients)
+                                lambda pat: lora_param_count(G, pat), gradients, full_rank=full_ranks(G, targets))
         t0 = time.perf_counter()
-        pattern = search(ctx)
+        pattern = check_pattern(search(ctx), ctx, method.lora.search)
         search_seconds = time.perf_counter() - t0
         search_flops = trial_cost["flops"]
         G = add_lora(G, pattern, method.lora.alpha, method.lora.dropout)

@@ -17,7 +17,7 @@ Every trial's and gradient pass's time and FLOPs count in the method's training 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from e2gan_bench.errors import ConfigError
 from e2gan_bench.plugins import Params
 from e2gan_bench.registry import Registry
 
@@ -42,6 +43,7 @@ class RankSearchContext:
     param_count: Callable[[dict[str, int]], int]
     gradients: Callable[[int], dict[str, torch.Tensor]] | None = None
     log: list[dict[str, Any]] = field(default_factory=list)
+    full_rank: dict[str, int] = field(default_factory=dict)  # layer -> rank of its full weight (no gain beyond)
 
     def uniform(self, rank: int) -> dict[str, int]:
         return {t: int(rank) for t in self.targets}
@@ -53,6 +55,34 @@ class RankSearchContext:
 
 RankSearch = Callable[[RankSearchContext], dict[str, int]]
 RANK_SEARCHES: Registry[RankSearch] = Registry("rank_search")
+
+#: The largest rank a search may give a layer (as for a method's ``lora.rank``).
+MAX_RANK = 512
+
+
+def check_pattern(pattern: Any, ctx: RankSearchContext, name: str) -> dict[str, int]:
+    """A rank search's output, checked: a non-empty ``{target layer: integer rank in 1..MAX_RANK}``. Anything
+    else is a one-line error naming the search (``lora.search``), raised before the adapter is built."""
+
+    def bad(msg: str) -> ConfigError:
+        return ConfigError(f"rank search returned {msg}", field="lora.search", value=name)
+
+    if not isinstance(pattern, Mapping):
+        raise bad(f"a {type(pattern).__name__}, not a mapping {{layer: rank}}")
+    if not pattern:
+        raise bad("no layers")
+    known = set(ctx.targets)
+    out: dict[str, int] = {}
+    for layer, rank in pattern.items():
+        if layer not in known:
+            shown = ", ".join(ctx.targets[:6]) + (", …" if len(ctx.targets) > 6 else "")
+            raise bad(f"an unknown layer {layer!r} (the LoRA targets are {shown})")
+        if isinstance(rank, (bool, np.bool_)) or not isinstance(rank, (int, np.integer)):
+            raise bad(f"a rank that is not an integer for layer {layer!r}: {rank!r}")
+        if not 1 <= int(rank) <= MAX_RANK:
+            raise bad(f"rank {int(rank)} for layer {layer!r} (ranks must be 1..{MAX_RANK})")
+        out[str(layer)] = int(rank)
+    return out
 
 
 class ScaleParams(Params):
@@ -87,13 +117,15 @@ def uniform(ctx: RankSearchContext) -> dict[str, int]:
 
 def _fill_budget(ctx: RankSearchContext, weights: dict[str, float], budget: int, floor: int = 1) -> dict[str, int]:
     """Greedy: start every layer at ``floor``; repeatedly double the rank of the layer with the highest
-    weight per added parameter (weights decay as a layer grows) while the budget allows."""
-    pattern = {t: floor for t in ctx.targets}
+    weight per added parameter (weights decay as a layer grows) while the budget allows. No layer goes
+    beyond its full rank (the last step stops there: a 3-output conv gets at most rank 3)."""
+    cap = {t: min(RANK_CHOICES[-1], ctx.full_rank.get(t, RANK_CHOICES[-1])) for t in ctx.targets}
+    pattern = {t: max(1, min(floor, cap[t])) for t in ctx.targets}
     while True:
         best, best_gain = None, 0.0
         for t in ctx.targets:
-            nxt = pattern[t] * 2
-            if nxt > RANK_CHOICES[-1]:
+            nxt = min(pattern[t] * 2, cap[t])
+            if nxt <= pattern[t]:
                 continue
             trial = dict(pattern, **{t: nxt})
             cost = ctx.param_count(trial) - ctx.param_count(pattern)
@@ -104,7 +136,7 @@ def _fill_budget(ctx: RankSearchContext, weights: dict[str, float], budget: int,
                 best, best_gain = t, gain
         if best is None:
             return pattern
-        pattern[best] *= 2
+        pattern[best] = min(pattern[best] * 2, cap[best])
 
 
 @RANK_SEARCHES.register("random", params=ScaleParams)

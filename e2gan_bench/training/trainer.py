@@ -7,18 +7,24 @@ multiplied by the number of steps (the step is the same every time), and trainab
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.flop_counter import FlopCounterMode
 
 from e2gan_bench.config import Budget
 from e2gan_bench.metrics.cost import PeakRSS
 from e2gan_bench.models.generators import Generator, PatchDiscriminator, count_params
 from e2gan_bench.models.tensors import generate, to_tensor, to_uint8  # re-exported: they live in models/tensors.py
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss: the run ends as ``failed`` with this message as the reason; the suite goes on."""
 
 
 @dataclass
@@ -52,6 +58,27 @@ def _gan_loss(mode: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+def lr_factor(budget: Budget) -> Callable[[int], float]:
+    """Learning-rate multiplier at each step: linear warm-up, then constant, cosine or linear decay to 0.
+
+    Adam moves each weight by about ``lr`` per step, so short CPU budgets need large learning rates;
+    the warm-up keeps the first steps (random discriminator, large gradients) stable and the decay lets
+    the last ones settle.
+    """
+    steps, warm = max(1, budget.steps), budget.warmup
+
+    def factor(step: int) -> float:
+        w = min(1.0, (step + 1) / warm) if warm else 1.0
+        p = min(1.0, step / steps)
+        if budget.schedule == "cosine":
+            return w * 0.5 * (1.0 + math.cos(math.pi * p))
+        if budget.schedule == "linear":
+            return w * (1.0 - p)
+        return w
+
+    return factor
+
+
 def disc_layers_for(resolution: int) -> int:
     """PatchGAN depth: 3 (70×70 patches) at 256², shallower for tiny images."""
     return 1 if resolution <= 32 else 2 if resolution <= 96 else 3
@@ -66,8 +93,15 @@ def train_gan(
     ndf: int = 32,
     log_every: int = 25,
     on_step: Callable[[int], None] | None = None,
+    checkpoints: Sequence[int] = (),
+    on_checkpoint: Callable[[int, float, int], None] | None = None,
 ) -> TrainResult:
-    """Train the generator's trainable parameters; returns cost and loss curve."""
+    """Train the generator's trainable parameters; returns cost and loss curve.
+
+    After each step number in ``checkpoints`` (counted from 1), ``on_checkpoint(steps_done,
+    train_seconds, train_flops)`` runs with the generator in eval mode; its time is off the training
+    clock (validation is not training cost).
+    """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     params = [p for p in G.parameters() if p.requires_grad]
@@ -79,9 +113,13 @@ def train_gan(
     opt_g = torch.optim.Adam(params, lr=budget.lr, betas=(budget.beta1, budget.beta2))
     opt_d = (torch.optim.Adam(D.parameters(), lr=budget.lr_d or budget.lr, betas=(budget.beta1, budget.beta2))
              if D is not None else None)
+    schedules = [LambdaLR(o, lr_factor(budget)) for o in (opt_g, opt_d) if o is not None]
     G.train()
     n = len(data)
     batch = min(budget.batch, n)
+    wanted = sorted({int(c) for c in checkpoints if 0 < int(c) <= budget.steps})
+    step_flops = 0
+    paused = 0.0  # seconds spent in checkpoint callbacks: off the training clock
     t0 = time.perf_counter()
     with PeakRSS() as mem:
         for step in range(budget.steps):
@@ -110,16 +148,29 @@ def train_gan(
                         p.requires_grad_(True)
                     g_loss = g_loss + budget.gan_weight * g_gan
                     logs["g_gan"] = g_gan.item()
+                if not torch.isfinite(g_loss.detach()):
+                    raise TrainingDiverged(f"non-finite generator loss ({float(g_loss):g}) at step {step}")
                 g_loss.backward()
                 opt_g.step()
+            for sched in schedules:
+                sched.step()
             if counter is not None:
-                result.flops = int(counter.get_total_flops()) * budget.steps
+                step_flops = int(counter.get_total_flops())
+                result.flops = step_flops * budget.steps
             if step % log_every == 0 or step == budget.steps - 1:
-                result.curve.append({"step": step, "l1": l1.item(), "seconds": time.perf_counter() - t0, **logs})
+                result.curve.append({"step": step, "l1": l1.item(), "seconds": time.perf_counter() - t0 - paused,
+                                     "lr": schedules[0].get_last_lr()[0], **logs})
             if on_step is not None:
                 on_step(step)
+            if on_checkpoint is not None and wanted and step + 1 == wanted[0]:
+                wanted.pop(0)
+                t_pause = time.perf_counter()
+                G.eval()
+                on_checkpoint(step + 1, t_pause - t0 - paused, step_flops * (step + 1))
+                G.train()
+                paused += time.perf_counter() - t_pause
         result.steps = budget.steps
-    result.seconds = time.perf_counter() - t0
+    result.seconds = time.perf_counter() - t0 - paused
     result.peak_memory_bytes = mem.delta_bytes
     G.eval()
     return result
