@@ -51,6 +51,7 @@ class Concept(_Strict):
     resolution: int = Field(64, ge=16, le=1024)
     n_train: int = Field(192, ge=2, le=MAX_IMAGES)
     n_test: int = Field(48, ge=2, le=MAX_IMAGES)
+    n_val: int = Field(32, ge=0, le=MAX_IMAGES)  # validation crops (training curves); 0: none
     split_seed: Seed = 0
 
 
@@ -84,6 +85,30 @@ class Budget(_Strict):
     gan_mode: Literal["lsgan", "vanilla", "none"] = "lsgan"
     schedule: Literal["constant", "cosine", "linear"] = "constant"  # learning-rate decay over ``steps``
     warmup: int = Field(0, ge=0, le=10_000_000)  # linear learning-rate warm-up steps
+
+
+class CurveSpec(_Strict):
+    """``curve:`` in a suite — the validation curve every trained run records (time-to-quality)."""
+
+    points: int = Field(8, ge=0, le=64)  # log-spaced checkpoints from ``first`` to the last step (0: no curve)
+    first: int = Field(10, ge=1, le=10_000_000)  # the first checkpoint's step
+    max_images: int = Field(32, ge=1, le=MAX_IMAGES)  # validation images scored per point
+    lpips: bool = True  # LPIPS besides PSNR and SSIM
+
+
+class TargetSpec(_Strict):
+    """``target:`` in a suite — the quality each run must reach on the validation split, per concept and seed,
+    for time-to-quality (``steps_to_target``, ``seconds_to_target``, ``flops_to_target``).
+
+    ``reference`` set: that method's final validation quality minus ``tolerance`` (in the metric's units, on its
+    worse side). Otherwise: ``gap_fraction`` of the way from the ``floor`` method's quality (default: identity)
+    to the best final quality any method reached."""
+
+    metric: Literal["psnr", "ssim", "lpips"] = "psnr"
+    reference: str | None = Field(None, pattern=NAME_PATTERN)
+    tolerance: float = Field(0.5, ge=0, le=1e6)
+    gap_fraction: float = Field(0.9, gt=0, le=1)
+    floor: str = Field("identity", pattern=NAME_PATTERN)
 
 
 class Method(_Strict):
@@ -132,6 +157,7 @@ class DataOverrides(_Strict):
     resolution: int | None = Field(None, ge=16, le=1024)
     n_train: int | None = Field(None, ge=2, le=MAX_IMAGES)
     n_test: int | None = Field(None, ge=2, le=MAX_IMAGES)
+    n_val: int | None = Field(None, ge=0, le=MAX_IMAGES)
 
 
 class _GeneratorForm(_Strict):
@@ -218,6 +244,8 @@ class Suite(_Strict):
     model: ModelSizes = ModelSizes()
     budget: dict[str, Any] = Field(default_factory=dict)
     eval: EvalSpec = EvalSpec()
+    curve: CurveSpec = CurveSpec()
+    target: TargetSpec = TargetSpec()
 
     @field_validator("methods", mode="before")
     @classmethod

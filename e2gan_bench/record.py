@@ -35,6 +35,9 @@ class RunRecord(BaseModel):
     n_train_used: int | None = None
     n_test: int | None = None
     eval_seconds: float | None = None
+    # quality on the validation split during training: {"points": [{step, seconds, flops, psnr, ssim, lpips}],
+    # "backends": {...}, "n_images": n} (training/validation.py); None for runs without a validation split
+    val_curve: dict[str, Any] | None = None
     # where the numbers came from, and method details (rank pattern, data selection, …)
     backends: dict[str, str] = Field(default_factory=dict)
     provenance: dict[str, Any] = Field(default_factory=dict)

@@ -71,6 +71,20 @@ def test_make_crops_shapes_and_determinism() -> None:
     assert not np.array_equal(make_crops(src, 16, 5, 3, seed=1).train, c.train)
 
 
+def test_validation_photos_are_neither_train_nor_test() -> None:
+    src = build_source("builtin-photos", {}, 0)
+    c = make_crops(src, 16, 14, 4, seed=0, n_val=6)
+    assert c.val is not None and c.val.shape == (6, 16, 16, 3)
+    train, test, val = set(c.train_photos), set(c.test_photos), set(c.val_photos)
+    assert val and not val & train and not val & test and not train & test
+    assert len(train) + len(test) + len(val) == len(BUILTIN_PHOTOS)
+    without = make_crops(src, 16, 14, 4, seed=0)  # no validation split: those photographs train
+    assert without.val is None and set(without.train_photos) == train | val
+    one = build_source("builtin-photos", {"photos": ["astronaut", "rocket"], "test_photos": ["rocket"]}, 0)
+    with pytest.raises(ConfigError, match="validation split needs at least 2 training photographs"):
+        make_crops(one, 16, 2, 2, seed=0, n_val=2)
+
+
 def test_unknown_photo_names_field() -> None:
     with pytest.raises(ConfigError) as exc:
         build_source("builtin-photos", {"photos": ["astronaut", "no-such-photo"]}, 0)

@@ -20,16 +20,18 @@ if TYPE_CHECKING:
 
 
 def _print_leaderboard(lb: pd.DataFrame, title: str) -> None:
-    from e2gan_bench.report.leaderboard import format_cell
+    from e2gan_bench.report.leaderboard import TERMINAL_COLUMNS, display_rows
 
     if lb.empty:
         console.print("no finished runs")
         return
-    t = Table(title=title)
-    for c in lb.columns:
-        t.add_column(c, justify="left" if c == "method" else "right")
-    for _, row in lb.iterrows():
-        t.add_row(*[format_cell(c, row[c]) for c in lb.columns])
+    cols, rows = display_rows(lb, TERMINAL_COLUMNS)
+    t = Table(title=f"{title} (every column: leaderboard.md)")
+    for c in cols:
+        t.add_column(c.replace("median_seconds_to_target", "s to target").replace("_", " "),
+                     justify="left" if c == "method" else "right")
+    for r in rows:
+        t.add_row(*r)
     console.print(t)
 
 
@@ -61,7 +63,7 @@ def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path) -> 
             pairs.append((s.method.name, rec))  # failed runs too: the reports show them with their reason
     lb = write_reports(pairs, dest, title=f"e2gan-bench leaderboard — suite `{suite.name}`",
                        order=[m.name for m in suite.methods], base_meta=_base_meta(out / "cache", specs),
-                       missing=missing)
+                       missing=missing, target=suite.target)
     return lb, missing
 
 

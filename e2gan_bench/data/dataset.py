@@ -1,4 +1,7 @@
-"""Paired datasets: (source crop, teacher output) for train and test, cached by content key.
+"""Paired datasets: (source crop, teacher output) for train, validation and test, cached by content key.
+
+Train, validation and test crops come from three disjoint sets of photographs: test measures the final
+result, validation the training curves (time-to-quality), so choosing checkpoints never sees the test set.
 
 Two caches (:class:`e2gan_bench.cache.DiskCache`): ``cache_dir/data/<data key>.npz`` (the pairs) and
 ``cache_dir/data/crops-<source key>.npz`` (source crops, shared by every concept cut from the same photographs).
@@ -20,7 +23,7 @@ from e2gan_bench.data.teachers import Teacher, build_teacher
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.util import code_version, content_key
 
-ARRAYS = ("src_train", "tgt_train", "src_test", "tgt_test")
+ARRAYS = ("src_train", "tgt_train", "src_test", "tgt_test", "src_val", "tgt_val")
 
 
 @dataclass
@@ -32,6 +35,8 @@ class PairedDataset:
     tgt_train: np.ndarray
     src_test: np.ndarray
     tgt_test: np.ndarray
+    src_val: np.ndarray  # may hold 0 images (no validation split)
+    tgt_val: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -44,6 +49,7 @@ class DataSettings:
     resolution: int
     n_train: int
     n_test: int
+    n_val: int = 0
 
     @staticmethod
     def for_concept(concept: Concept, overrides: DataOverrides | None = None) -> DataSettings:
@@ -52,6 +58,7 @@ class DataSettings:
             resolution=(o and o.resolution) or concept.resolution,
             n_train=(o and o.n_train) or concept.n_train,
             n_test=(o and o.n_test) or concept.n_test,
+            n_val=o.n_val if o is not None and o.n_val is not None else concept.n_val,
         )
 
 
@@ -85,9 +92,10 @@ def _read_pairs(settings: DataSettings, from_teacher: bool) -> Callable[[Path], 
     def checked(path: Path) -> dict[str, np.ndarray]:
         a = read(path)
         ok = all(x.ndim == 4 and x.shape[1:] == (r, r, 3) for x in a.values())
-        ok = ok and len(a["src_train"]) == len(a["tgt_train"]) and len(a["src_test"]) == len(a["tgt_test"])
+        ok = ok and all(len(a[f"src_{s}"]) == len(a[f"tgt_{s}"]) for s in ("train", "test", "val"))
         if not from_teacher:  # cut from a source: exactly the sizes asked (a teacher's pairs may hold fewer)
-            ok = ok and len(a["src_train"]) == settings.n_train and len(a["src_test"]) == settings.n_test
+            ok = ok and [len(a[f"src_{s}"]) for s in ("train", "test", "val")] == [
+                settings.n_train, settings.n_test, settings.n_val]
         if not ok:
             raise ValueError(f"arrays of shapes {[x.shape for x in a.values()]} do not match this key's settings")
         return a
@@ -101,28 +109,36 @@ def build_dataset(concept: Concept, settings: DataSettings, cache_dir: Path, *, 
     source_key, key, source = _keys(concept, settings, teacher, file)
     cache = DiskCache(cache_dir, "data", ".npz")
     prov = {"teacher": concept.teacher.kind, "source": concept.source.kind, "data_key": key,
-            "resolution": settings.resolution, "n_train": settings.n_train, "n_test": settings.n_test}
+            "resolution": settings.resolution, "n_train": settings.n_train, "n_test": settings.n_test,
+            "n_val": settings.n_val}
     arrays = cache.get(key, _read_pairs(settings, teacher.provides_pairs))
     if arrays is not None:
         return PairedDataset(concept.name, concept.prompt, key, **arrays, provenance=prov)
-    if teacher.provides_pairs:
+    r = settings.resolution
+    if teacher.provides_pairs:  # the teacher's own pairs: validation is the last n_val training pairs
         src_tr, tgt_tr, src_te, tgt_te = teacher.pairs(settings.resolution, concept.split_seed)
-        src_tr, tgt_tr = src_tr[: settings.n_train], tgt_tr[: settings.n_train]
+        n_val = min(settings.n_val, max(0, len(src_tr) - 1))
+        src_va, tgt_va = src_tr[len(src_tr) - n_val:], tgt_tr[len(tgt_tr) - n_val:]
+        src_tr, tgt_tr = src_tr[: len(src_tr) - n_val][: settings.n_train], tgt_tr[: len(tgt_tr) - n_val][: settings.n_train]
         src_te, tgt_te = src_te[: settings.n_test], tgt_te[: settings.n_test]
     else:
-        r = settings.resolution
-        crops = cache.get(f"crops-{source_key}", read_npz(("train", "test"), {
-            "train": (settings.n_train, r, r, 3), "test": (settings.n_test, r, r, 3)}, np.uint8))
+        crops = cache.get(f"crops-{source_key}", read_npz(("train", "test", "val"), {
+            "train": (settings.n_train, r, r, 3), "test": (settings.n_test, r, r, 3),
+            "val": (settings.n_val, r, r, 3)}, np.uint8))
         if crops is None:
             try:
-                cut = make_crops(source, settings.resolution, settings.n_train, settings.n_test, concept.split_seed)
+                cut = make_crops(source, settings.resolution, settings.n_train, settings.n_test, concept.split_seed,
+                                 n_val=settings.n_val)
             except ConfigError as exc:  # an image that cannot be decoded: name the concept file too
                 raise exc.in_file(file) from None
-            crops = {"train": cut.train, "test": cut.test}
+            crops = {"train": cut.train, "test": cut.test,
+                     "val": cut.val if cut.val is not None else np.zeros((0, r, r, 3), np.uint8)}
             cache.put(f"crops-{source_key}", npz_bytes(**crops))
-        src_tr, src_te = crops["train"], crops["test"]
+        src_tr, src_te, src_va = crops["train"], crops["test"], crops["val"]
         tgt_tr = teacher.edit(src_tr, concept.prompt, seed=concept.split_seed * 2 + 1)
         tgt_te = teacher.edit(src_te, concept.prompt, seed=concept.split_seed * 2 + 2)
-    ds = PairedDataset(concept.name, concept.prompt, key, src_tr, tgt_tr, src_te, tgt_te, provenance=prov)
+        tgt_va = teacher.edit(src_va, concept.prompt, seed=concept.split_seed * 2 + 3) if len(src_va) else src_va.copy()
+    ds = PairedDataset(concept.name, concept.prompt, key, src_tr, tgt_tr, src_te, tgt_te, src_va, tgt_va,
+                       provenance=prov)
     cache.put(key, npz_bytes(**{k: getattr(ds, k) for k in ARRAYS}))
     return ds

@@ -49,6 +49,8 @@ class SourceCrops:
     test_photos: list[str]
     train_ids: np.ndarray  # index into train_photos per crop
     test_ids: np.ndarray
+    val: np.ndarray | None = None  # validation crops: from photographs in neither train nor test
+    val_photos: list[str] | None = None
 
 
 class Source:
@@ -341,9 +343,25 @@ def _crops(photos: list[Photo], n: int, size: int, lo: float, hi: float, seed: i
     return out, ids
 
 
-def make_crops(source: Source, resolution: int, n_train: int, n_test: int, seed: int) -> SourceCrops:
+def split_validation(train: list[Photo], seed: int) -> tuple[list[Photo], list[Photo]]:
+    """(train, validation): about one training photograph in seven (at least one) set aside for validation,
+    drawn with the split seed — so validation, training and test photographs are three disjoint sets."""
+    if len(train) < 2:
+        raise ConfigError("a validation split needs at least 2 training photographs (or set data.n_val: 0)",
+                          field="n_val", value=len(train))
+    k = max(1, round(len(train) / 7))
+    chosen = set(np.random.default_rng(seed + 7_777).permutation(len(train))[:k].tolist())
+    return [p for i, p in enumerate(train) if i not in chosen], [p for i, p in enumerate(train) if i in chosen]
+
+
+def make_crops(source: Source, resolution: int, n_train: int, n_test: int, seed: int, n_val: int = 0) -> SourceCrops:
     train_p, test_p = source.photos()
+    val_p: list[Photo] = []
+    if n_val:
+        train_p, val_p = split_validation(train_p, seed)
     lo, hi = source.p.min_crop, max(source.p.max_crop, source.p.min_crop)
     tr, tr_ids = _crops(train_p, n_train, resolution, lo, hi, seed * 2 + 1)
     te, te_ids = _crops(test_p, n_test, resolution, lo, hi, seed * 2 + 2)
-    return SourceCrops(tr, te, [p.name for p in train_p], [p.name for p in test_p], tr_ids, te_ids)
+    va = _crops(val_p, n_val, resolution, lo, hi, seed * 2 + 3)[0] if n_val else None
+    return SourceCrops(tr, te, [p.name for p in train_p], [p.name for p in test_p], tr_ids, te_ids, va,
+                       [p.name for p in val_p] if n_val else None)

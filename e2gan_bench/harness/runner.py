@@ -257,12 +257,15 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
             if not store.has_artifacts(s.train_key):
                 with store.new_artifacts(s.train_key) as staged:
                     outcome = run_method(s.method, ds, emb, s.seed, s.model_kwargs, s.ndf, staged,
-                                         base_state=base.state if base is not None else None, on_step=on_step)
+                                         base_state=base.state if base is not None else None, on_step=on_step,
+                                         curve=s.curve)
                     summary = training_summary(outcome)
                     write_json(staged / TRAINING, summary)
                     write_json(staged / "config.json", s.config())
                     if summary["curve"]:
                         atomic_write_text(staged / "curve.csv", _csv(summary["curve"]))
+                    if summary["val_curve"]:
+                        atomic_write_text(staged / "val_curve.csv", _csv(summary["val_curve"]["points"]))
     summary = store.training(s.train_key)
     G = load_generator(s.method, s.model_kwargs, s.seed, store.artifact_dir(s.train_key), summary,
                        base.state if base is not None else None)
@@ -274,7 +277,7 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
         seed=s.seed, reference=s.method.reference, **ev.values,
         search_seconds=summary.get("search_seconds"), search_flops=float(summary.get("search_flops") or 0),
         total_params=summary.get("total_params"), n_train_used=summary.get("n_train_used"), n_test=len(ev.outputs),
-        eval_seconds=ev.seconds,
+        eval_seconds=ev.seconds, val_curve=summary.get("val_curve"),
         backends={**ev.backends, "text_encoder": f"{encoder.info.name}@{encoder.info.weights}"},
         provenance={**environment(), "data": ds.provenance, "base": s.base_key,
                     "text_encoder": encoder.info.__dict__},

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from e2gan_bench.cache import default_home
-from e2gan_bench.config import BaseSpec, Concept, EvalSpec, Method, MethodEntry, Suite, deep_merge, validate
+from e2gan_bench.config import BaseSpec, Concept, CurveSpec, EvalSpec, Method, MethodEntry, Suite, deep_merge, validate
 from e2gan_bench.data.dataset import DataSettings, dataset_key
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.metrics.evaluate import metrics_for
@@ -61,6 +61,7 @@ class RunSpec:
     base_key: str | None
     train_key: str
     key: str
+    curve: CurveSpec = CurveSpec()
 
     @property
     def label(self) -> str:
@@ -71,7 +72,8 @@ class RunSpec:
         return {"suite": self.suite, "concept": self.concept.model_dump(), "concept_file": self.concept_file,
                 "method": self.method.model_dump(), "seed": self.seed, "data": self.data.__dict__,
                 "data_key": self.data_key, "model": self.model_kwargs, "ndf": self.ndf,
-                "eval": self.eval.model_dump(), "base": self.base_key, "train_key": self.train_key, "key": self.key}
+                "eval": self.eval.model_dump(), "base": self.base_key, "train_key": self.train_key, "key": self.key,
+                "curve": self.curve.model_dump()}
 
     @classmethod
     def from_config(cls, d: dict[str, Any], *, file: str) -> RunSpec:
@@ -80,7 +82,7 @@ class RunSpec:
             return cls(d["suite"], Concept.model_validate(d["concept"]), d["concept_file"],
                        Method.model_validate(d["method"]), int(d["seed"]), DataSettings(**d["data"]), d["data_key"],
                        dict(d["model"]), int(d["ndf"]), EvalSpec.model_validate(d["eval"]), None, d["base"],
-                       d["train_key"], d["key"])
+                       d["train_key"], d["key"], CurveSpec.model_validate(d.get("curve", {"points": 0})))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"stored run configuration from an older version or damaged ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:100]}); run its suite again", file=file) from None
@@ -145,6 +147,11 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
     """Every run of the suite, in (concept, method, seed) order."""
     methods = resolve_methods(suite, catalog, suite_file)
     metrics_for(suite.eval, file=suite_file)  # metric parameters are checked before anything runs
+    names = [m.name for m in methods]
+    for fld, name in (("target.reference", suite.target.reference), ("target.floor", suite.target.floor)):
+        if name is not None and name not in names and not (fld == "target.floor" and name == "identity"):
+            raise ConfigError("not a method of this suite", file=suite_file, field=fld, value=name,
+                              allowed=", ".join(names))
     encoder = CachedPromptEncoder(default_encoder(), cache_dir or default_home())
     plans: dict[str, BasePlan] = {}
 
@@ -174,13 +181,17 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
             base = base_plans.get(method.name)
             if base is not None:
                 mk = base.model_kwargs
+            # the curve scores LPIPS only where the suite's evaluation does (a suite turns LPIPS off for images too
+            # small for AlexNet, or to save time)
+            curve = suite.curve.model_copy(update={"lpips": suite.curve.lpips and suite.eval.lpips})
             for seed in suite.seeds:
                 train_key = content_key(
                     "train", concept.model_dump(), dkey, method.model_dump(exclude={"name", "description"}), seed, mk,
-                    ndf, base.key if base else None, enc.name, enc.weights, code_version(*TRAIN_CODE), n=20)
+                    ndf, base.key if base else None, enc.name, enc.weights, code_version(*TRAIN_CODE),
+                    curve.model_dump(), n=20)
                 key = content_key("run", train_key, suite.eval.model_dump(), n=20)
                 specs.append(RunSpec(suite.name, concept, cfile, method, seed, settings, dkey, mk, ndf, suite.eval,
-                                     base, base.key if base else None, train_key, key))
+                                     base, base.key if base else None, train_key, key, curve))
     return specs
 
 

@@ -7,16 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from e2gan_bench.cache import atomic_write_text
+from e2gan_bench.config import TargetSpec
 from e2gan_bench.metrics import all_metrics, directions, format_number
 from e2gan_bench.record import RunRecord
+from e2gan_bench.report.ranking import ranks, unit_interval
 from e2gan_bench.report.sides import DETAIL_COLUMNS
-from e2gan_bench.report.stats import t_interval
+from e2gan_bench.report.time_to_quality import add_time_to_quality, summarise
 
-#: Metrics whose leaderboard mean gets a 95% interval over seeds (when there are several).
-CI_METRICS = ("psnr", "kid")
+#: Metrics whose leaderboard mean gets a 95% interval over (concept, seed) units and a rank with ties.
+CI_METRICS = ("psnr", "ssim", "lpips", "kid")
+#: The metric the leaderboard ranks by (rank with ties, report/ranking.py).
+RANK_METRIC = "psnr"
 
 
 def run_columns() -> list[str]:
@@ -62,8 +67,10 @@ def mixed_backends(df: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
-    """Mean over concepts × seeds per method, with run counts and — with several seeds — a 95% CI
-    half-width (:func:`~e2gan_bench.report.stats.t_interval`) over seeds of the concept-averaged PSNR and KID."""
+    """Mean over concepts × seeds per method, with run counts; for the main quality metrics the half-width of the
+    95 % interval of the mean over (concept, seed) units; the rank with ties on test PSNR (1 + the methods
+    significantly better in a paired comparison, report/ranking.py); and, when the runs have validation curves,
+    time-to-quality (runs that reached the target, median steps / seconds / FLOPs to it)."""
     if df.empty:
         return pd.DataFrame()
     failed = df[df["status"] == "failed"] if "status" in df else df.iloc[:0]
@@ -74,12 +81,18 @@ def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFram
     lb.insert(0, "runs", g.size())
     lb.insert(1, "concepts", g["concept"].nunique())
     lb.insert(2, "seeds", g["seed"].nunique())
+    if RANK_METRIC in metrics:
+        higher = {m.name: m.higher_is_better for m in all_metrics()}[RANK_METRIC]
+        rk = ranks(df, RANK_METRIC, higher, list(lb.index))
+        lb.insert(0, f"rank_{RANK_METRIC}", pd.Series(rk).reindex(lb.index))
     for m in CI_METRICS:
         if m in metrics:
-            per_seed = df.groupby(["method", "seed"], sort=False)[m].mean().dropna().groupby(level=0, sort=False)
-            half = per_seed.apply(lambda v: t_interval(v.to_numpy(), 0.95).half_width)
+            half = pd.Series({meth: unit_interval(df, meth, m) for meth in lb.index}, dtype=float)
             if half.notna().any():
-                lb[f"{m}_ci95"] = half.astype(float)
+                lb.insert(list(lb.columns).index(m) + 1, f"{m}_ci95", half)
+    ttq = summarise(df)
+    if not ttq.empty:
+        lb = lb.join(ttq.set_index("method"), how="left")
     if not failed.empty:  # failed runs are counted (never averaged): a method whose runs all failed keeps its row
         n_failed = failed.groupby("method", sort=False).size()
         lb = lb.reindex([*lb.index, *[m for m in n_failed.index if m not in lb.index]])
@@ -91,16 +104,44 @@ def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFram
 
 
 def format_cell(col: str, v: Any) -> str:
-    """A leaderboard cell: metrics in their own format, intervals with 4 decimals, the rest as is."""
+    """A leaderboard cell: metrics (and their intervals, ±) in their own format, time-to-quality medians ("not
+    reached" when infinite), the rest as is."""
     fmts = {m.name: m.fmt for m in all_metrics()}
-    return format_number(fmts.get(col) or ("{:.4f}" if col.endswith("_ci95") else "{}"), v)
+    if col.endswith("_ci95"):
+        return "–" if v is None or pd.isna(v) else "±" + format_number(fmts.get(col[:-5], "{:.4f}"), v)
+    if col.startswith("median_") and col.endswith("_to_target"):
+        if v is not None and not pd.isna(v) and np.isinf(v):
+            return "not reached"
+        return format_number("{:.3g}" if "flops" in col else "{:.1f}" if "seconds" in col else "{:.0f}", v)
+    return format_number(fmts.get(col) or "{}", v)
+
+
+#: Columns of the terminal's compact table (the markdown and CSV have every column).
+TERMINAL_COLUMNS = ("method", f"rank_{RANK_METRIC}", "runs", "psnr", "ssim", "lpips", "kid", "train_seconds",
+                    "stored_bytes", "latency_ms", "reached", "median_seconds_to_target", "failed")
+
+
+def display_rows(lb: pd.DataFrame, columns: tuple[str, ...] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted rows of the leaderboard, each metric with its interval in one cell ("15.39 ± 0.41");
+    ``columns`` picks a subset (in its order)."""
+    cols = [c for c in (columns or lb.columns) if c in lb.columns and not c.endswith("_ci95")]
+    rows = []
+    for _, row in lb.iterrows():
+        cells = []
+        for c in cols:
+            cell = format_cell(c, row[c])
+            ci = f"{c}_ci95"
+            if ci in lb.columns and not pd.isna(row[ci]):
+                cell += " " + format_cell(ci, row[ci]).replace("±", "± ")
+            cells.append(cell)
+        rows.append(cells)
+    return cols, rows
 
 
 def markdown_table(lb: pd.DataFrame) -> str:
-    cols = list(lb.columns)
+    cols, rows = display_rows(lb)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, row in lb.iterrows():
-        lines.append("| " + " | ".join(format_cell(c, row[c]) for c in cols) + " |")
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -129,10 +170,12 @@ def provenance_lines(pairs: list[tuple[str, RunRecord]], df: pd.DataFrame) -> li
 
 
 def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str, order: list[str] | None = None,
-                  base_meta: list[dict[str, Any]] | None = None, missing: int = 0) -> pd.DataFrame:
+                  base_meta: list[dict[str, Any]] | None = None, missing: int = 0,
+                  target: TargetSpec | None = None) -> pd.DataFrame:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     df = runs_frame(pairs)
+    df = add_time_to_quality(df, pairs, target or TargetSpec())
     lb = leaderboard(df, order)
     atomic_write_text(dest / "runs.csv", df.to_csv(index=False))
     atomic_write_text(dest / "leaderboard.csv", lb.to_csv(index=False))
@@ -143,6 +186,7 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
     md += ["Quality is measured on held-out test photographs, student output vs teacher output; ",
            f"cost is per concept (the base model's one-off cost is listed apart). {directions(shown)}", ""]
     md += [markdown_table(lb) if not lb.empty else "_no finished runs_", ""]
+    md += _legend(lb, target or TargetSpec())
     failures = [(m, r) for m, r in pairs if r.status == "failed"]
     if failures:
         md += [f"## Failed runs ({len(failures)})", "",
@@ -160,6 +204,29 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
     md += ["## Provenance", "", *provenance_lines(pairs, df), ""]
     atomic_write_text(dest / "leaderboard.md", "\n".join(md))
     return lb
+
+
+def _legend(lb: pd.DataFrame, target: TargetSpec) -> list[str]:
+    """What the rank, interval and time-to-quality columns mean, for the columns the table has."""
+    out = []
+    if f"rank_{RANK_METRIC}" in lb:
+        out.append(f"- `rank_{RANK_METRIC}`: 1 + the number of methods significantly better on test {RANK_METRIC} "
+                   "(paired over the (concept, seed) units both ran, 95 % t interval of the mean difference "
+                   "entirely on one side); equal ranks are ties.")
+    if any(c.endswith("_ci95") for c in lb.columns):
+        out.append("- `±`: half-width of the 95 % t interval of the mean over (concept, seed) units (it includes "
+                   "the spread between concepts; the ranks use paired differences, which remove it); "
+                   "– with a single unit.")
+    if "reached" in lb:
+        how = (f"`{target.reference}`'s final validation {target.metric} {'−' if target.metric != 'lpips' else '+'}"
+               f" {target.tolerance}" if target.reference else
+               f"{target.gap_fraction:.0%} of the way from `{target.floor}` to the best final validation "
+               f"{target.metric}")
+        out.append(f"- time-to-quality: target per (concept, seed) = {how}, on the validation split (photographs "
+                   "in neither train nor test); `reached` = runs that got there at a validation checkpoint; "
+                   "medians over runs, counting a run that never got there as infinitely slow (\"not "
+                   "reached\"); seconds and FLOPs include the rank search.")
+    return [*out, ""] if out else []
 
 
 def plot_tradeoffs(lb: pd.DataFrame, dest: Path, title: str) -> Path | None:

@@ -61,6 +61,7 @@ def training_summary(outcome: Any) -> dict[str, Any]:
         "artifacts": list(outcome.artifacts),
         "details": outcome.details,
         "curve": res.curve,
+        "val_curve": outcome.val_curve,
     }
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from e2gan_bench.config import Method
+from e2gan_bench.config import CurveSpec, Method
 from e2gan_bench.data.dataset import PairedDataset
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.models.generators import ARCHS, Generator, count_params
@@ -28,6 +28,7 @@ from e2gan_bench.training.artifacts import save_weights
 from e2gan_bench.training.rank_search import RANK_SEARCHES, RankSearchContext, check_pattern
 from e2gan_bench.training.selection import select
 from e2gan_bench.training.trainer import TrainData, TrainResult, train_gan
+from e2gan_bench.training.validation import Validator, checkpoint_steps
 
 
 @dataclass
@@ -40,6 +41,7 @@ class MethodOutcome:
     search_flops: int = 0
     n_train_used: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    val_curve: dict[str, Any] | None = None  # Validator.summary(): points, backends, n_images
 
 
 def _train_data(ds: PairedDataset, idx: np.ndarray, emb: PromptEmbedding) -> TrainData:
@@ -49,7 +51,9 @@ def _train_data(ds: PairedDataset, idx: np.ndarray, emb: PromptEmbedding) -> Tra
 
 def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: int, model_kwargs: dict[str, Any],
                ndf: int, out_dir: Path, base_state: dict[str, torch.Tensor] | None = None,
-               on_step: Callable[[int], None] | None = None) -> MethodOutcome:
+               on_step: Callable[[int], None] | None = None, curve: CurveSpec | None = None) -> MethodOutcome:
+    """Build, search, train and save one method on one concept. With ``curve`` (and validation pairs in
+    ``ds``), the generator is scored on the validation split before training and at log-spaced steps."""
     torch.manual_seed(seed)
     G = ARCHS.get(method.arch, field="arch")(**model_kwargs)
     if method.init == "base":
@@ -115,7 +119,16 @@ def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: in
         for name, p in G.named_parameters():
             p.requires_grad_(name.split(".")[0] in method.groups)
 
-    res = train_gan(G, data, method.budget, seed, ndf=ndf, on_step=on_step)
+    validator = Validator.for_data(ds.src_val, ds.tgt_val, emb, curve) if curve is not None else None
+    checkpoints: list[int] = []
+    if validator is not None:
+        validator.offset_seconds, validator.offset_flops = search_seconds, search_flops
+        validator(G, 0, 0.0, 0)  # the starting point (a base model's zero-shot quality)
+        checkpoints = checkpoint_steps(method.budget.steps, validator.spec) if any(
+            p.requires_grad for p in G.parameters()) else []
+    res = train_gan(G, data, method.budget, seed, ndf=ndf, on_step=on_step, checkpoints=checkpoints,
+                    on_checkpoint=(lambda step, secs, flops: validator(G, step, secs, flops)) if checkpoints else None)
     stored, artifacts = save_weights(method, G, out_dir)
     details["total_params"] = count_params(G)
-    return MethodOutcome(G, res, stored, artifacts, search_seconds, search_flops, len(idx), details)
+    return MethodOutcome(G, res, stored, artifacts, search_seconds, search_flops, len(idx), details,
+                         validator.summary() if validator is not None else None)
