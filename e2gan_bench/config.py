@@ -85,6 +85,8 @@ class Budget(_Strict):
     gan_mode: Literal["lsgan", "vanilla", "none"] = "lsgan"
     schedule: Literal["constant", "cosine", "linear"] = "constant"  # learning-rate decay over ``steps``
     warmup: int = Field(0, ge=0, le=10_000_000)  # linear learning-rate warm-up steps
+    # fp32, or bf16 autocast for the forward passes and losses (weights, gradients and Adam stay fp32)
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 class CurveSpec(_Strict):
@@ -190,7 +192,7 @@ class Pix2PixSizes(_GeneratorForm):
 
     ngf: int = Field(64, ge=1, le=256)
     n_blocks: int = Field(9, ge=0, le=64)
-    skips: bool = False
+    skips: bool = False  # the stem's features reach the output layer, as in the E2GAN generator (on in the suites)
 
 
 class IdentitySizes(_Strict):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from importlib import metadata
 
-import numpy as np
 import pytest
 
 from e2gan_bench.errors import ConfigError
-from e2gan_bench.metrics.cost import PeakRSS
+from e2gan_bench.metrics.cost import step_peak_tensor_bytes
 from e2gan_bench.registry import Registry
 
 
@@ -32,15 +31,27 @@ def test_registry_three_ways(monkeypatch):
         reg.get("no_such_module_xyz:thing")
 
 
-def test_peak_rss_sees_a_large_allocation():
-    with PeakRSS(interval=0.005) as mem:
-        big = np.ones(50_000_000, dtype=np.float32)  # 200 MB, touched
-        big += 1
-        import time
+def test_step_peak_sees_a_large_allocation_and_not_what_came_before():
+    import torch
 
-        time.sleep(0.05)
-    del big
-    assert mem.delta_bytes > 150e6
-    with PeakRSS() as small:
-        pass
-    assert small.delta_bytes < 50e6
+    lin = torch.nn.Linear(1000, 1000)  # 4 MB of parameters
+    keep = torch.ones(10_000_000)  # 40 MB allocated before the step: not the step's memory
+    peaks = step_peak_tensor_bytes(lambda: torch.ones(25_000_000).sum(), [lin], [])  # a 100 MB temporary
+    assert 100e6 <= peaks["total"] < 106e6
+    assert 3.9e6 < peaks["parameters"] < 4.1e6
+
+    def one_at_a_time():  # five 40 MB tensors, each freed before the next: the peak is 40 MB, not 200
+        for _ in range(5):
+            a = torch.ones(10_000_000)
+            del a
+
+    assert 40e6 <= step_peak_tensor_bytes(one_at_a_time, [], [])["step_peak"] < 41e6
+
+    def views_share():  # a view of a storage is not counted again
+        a = torch.ones(10_000_000)
+        return a[:5], a.view(100, -1)
+
+    assert 40e6 <= step_peak_tensor_bytes(views_share, [], [])["step_peak"] < 41e6
+    small = step_peak_tensor_bytes(lambda: torch.ones(10).sum(), [lin], [])
+    assert small["total"] < 5e6
+    del keep

@@ -49,7 +49,8 @@ def _specs(suite_name: str, out: Path, concept_dirs: list[Path] | None, method_d
     return suite, expand_suite(suite, catalog, str(path), out / "cache")
 
 
-def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path) -> tuple[pd.DataFrame, int]:
+def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path,
+                  html: bool = False) -> tuple[pd.DataFrame, int]:
     from e2gan_bench.harness.store import ResultsStore
     from e2gan_bench.report.leaderboard import write_reports
 
@@ -61,10 +62,21 @@ def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path) -> 
             missing += 1
         else:
             pairs.append((s.method.name, rec))  # failed runs too: the reports show them with their reason
-    lb = write_reports(pairs, dest, title=f"e2gan-bench leaderboard — suite `{suite.name}`",
-                       order=[m.name for m in suite.methods], base_meta=_base_meta(out / "cache", specs),
-                       missing=missing, target=suite.target)
+    title = f"e2gan-bench leaderboard — suite `{suite.name}`"
+    order, base_meta = [m.name for m in suite.methods], _base_meta(out / "cache", specs)
+    lb = write_reports(pairs, dest, title=title, order=order, base_meta=base_meta, missing=missing,
+                       target=suite.target)
+    if html:
+        from e2gan_bench.report.html_page import write_html_report
+
+        write_html_report(pairs, dest, title=title, order=order, base_meta=base_meta, missing=missing,
+                          target=suite.target, run_dir=store.run_dir)
     return lb, missing
+
+
+def _written(dest: Path, html: bool) -> str:
+    return f"reports: {dest}/leaderboard.md, leaderboard.csv, runs.csv" + (
+        ", leaderboard.html, leaderboard.json" if html else "")
 
 
 def _base_meta(cache: Path, specs: list[RunSpec]) -> list[dict]:
@@ -99,9 +111,9 @@ def run(
     counts = run_specs(specs, ResultsStore(out), out / "cache", console, fail_fast=fail_fast)
     console.print(counts.line())
     dest = dest or out / "reports" / s.name
-    lb, _ = _suite_report(s, specs, out, dest)
+    lb, _ = _suite_report(s, specs, out, dest, html=True)
     _print_leaderboard(lb, f"suite {s.name}")
-    console.print(f"reports: {dest}/leaderboard.md, leaderboard.csv, runs.csv")
+    console.print(_written(dest, True))
     if counts.failed:
         raise typer.Exit(1)
 
@@ -154,6 +166,9 @@ def report(
     concepts_dir: ConceptDirs = None,
     methods_dir: MethodDirs = None,
     rank_search: RankSearchOpt = None,
+    html: Annotated[bool, typer.Option(
+        "--html", help="Also write leaderboard.html (one self-contained page: tables, image grids per concept, "
+        "validation curves, quality-vs-cost plots, links to run folders) and leaderboard.json.")] = False,
 ) -> None:
     """Write leaderboard tables from a results folder."""
     from e2gan_bench.harness.store import ResultsStore
@@ -163,10 +178,16 @@ def report(
         raise UserError("no results store here (run `e2gan-bench run` first)", field="--out", value=str(out))
     if suite:
         s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search)
-        lb, missing = _suite_report(s, specs, out, dest)
+        lb, missing = _suite_report(s, specs, out, dest, html=html)
         title = f"suite {s.name}" + (f" ({missing} runs missing)" if missing else "")
     else:
-        lb = write_reports(ResultsStore(out, readonly=True).records(), dest, title="e2gan-bench leaderboard — all runs")
+        store = ResultsStore(out, readonly=True)
+        pairs, page_title = store.records(), "e2gan-bench leaderboard — all runs"
+        lb = write_reports(pairs, dest, title=page_title)
+        if html:
+            from e2gan_bench.report.html_page import write_html_report
+
+            write_html_report(pairs, dest, title=page_title, run_dir=store.run_dir)
         title = "all runs"
     _print_leaderboard(lb, title)
-    console.print(f"reports: {dest}/leaderboard.md, leaderboard.csv, runs.csv")
+    console.print(_written(dest, html))

@@ -1,42 +1,78 @@
-"""Cost measurements that need more than a timer: peak memory during training."""
+"""Cost measurements that need more than a timer: peak tensor memory of a training step."""
 
 from __future__ import annotations
 
-import threading
-from types import TracebackType
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 
-import psutil
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 
-class PeakRSS:
-    """Peak resident memory of this process while the block runs, above its level at entry.
+class _LiveTensorBytes(TorchDispatchMode):
+    """Bytes of the storages created by the ops that run under it and still alive; the peak of that sum.
 
-    Sampled by a background thread (every ``interval`` s) — CPU tensors are invisible to tracemalloc,
-    and ``ru_maxrss`` only ever grows over a process's life. On CUDA, use torch.cuda.max_memory_allocated.
-    """
+    Every op's output tensors are registered by storage; a storage is counted once, however many views share it,
+    and leaves the count when the last tensor object that was seen holding it dies (autograd's saved tensors
+    keep theirs alive until backward frees them)."""
 
-    def __init__(self, interval: float = 0.02) -> None:
-        self.interval = interval
-        self.baseline = 0
+    def __init__(self) -> None:
+        super().__init__()
+        self.current = 0
         self.peak = 0
-        self._stop = threading.Event()
-        self._proc = psutil.Process()
+        self._holders: dict[int, int] = {}  # storage pointer -> live tensor objects seen holding it
+        self._bytes: dict[int, int] = {}
+        self._seen: set[int] = set()  # ids of the tensor objects registered
 
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
+    def _release(self, tid: int, ptr: int) -> None:
+        self._seen.discard(tid)
+        self._holders[ptr] -= 1
+        if self._holders[ptr] == 0:
+            del self._holders[ptr]
+            self.current -= self._bytes.pop(ptr)
 
-    def __enter__(self) -> PeakRSS:
-        self.baseline = self.peak = self._proc.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor) or id(t) in self._seen:
+                continue
+            st = t.untyped_storage()
+            ptr, n = st.data_ptr(), st.nbytes()
+            if n == 0:
+                continue
+            self._seen.add(id(t))
+            if ptr not in self._holders:
+                self._holders[ptr] = 0
+                self._bytes[ptr] = n
+                self.current += n
+                self.peak = max(self.peak, self.current)
+            self._holders[ptr] += 1
+            weakref.finalize(t, self._release, id(t), ptr)
+        return out
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
 
-    @property
-    def delta_bytes(self) -> int:
-        return max(0, self.peak - self.baseline)
+def _tensor_bytes(tensors: Iterable[torch.Tensor]) -> int:
+    seen: dict[int, int] = {}
+    for t in tensors:
+        st = t.untyped_storage()
+        seen[st.data_ptr()] = st.nbytes()
+    return sum(seen.values())
+
+
+def step_peak_tensor_bytes(step: Callable[[], None], modules: Sequence[torch.nn.Module],
+                           optimizers: Sequence[torch.optim.Optimizer]) -> dict[str, int]:
+    """Peak tensor memory of one training step: what exists before it (parameters and buffers of ``modules``,
+    gradients, ``optimizers``' state) plus the peak of what the step's ops allocate and keep alive (activations
+    saved for backward, new gradients, temporaries) — counted by storage, with a dispatch mode that sees every op,
+    on CPU or GPU. Unlike the process's RSS it does not depend on what ran before in the process, so it ranks
+    methods: LoRA saves gradients and optimizer state, not activations."""
+    params = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
+    state = [v for o in optimizers for st in o.state.values() for v in st.values() if isinstance(v, torch.Tensor)]
+    before = {"parameters": _tensor_bytes(params), "gradients": _tensor_bytes(grads),
+              "optimizer_state": _tensor_bytes(state)}
+    mode = _LiveTensorBytes()
+    with mode:
+        step()
+    return {**before, "step_peak": mode.peak, "total": sum(before.values()) + mode.peak}

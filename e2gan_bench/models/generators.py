@@ -17,8 +17,8 @@ scratch, at the CPU suites' size (48 px, ngf 16, 300 steps): see ``docs/generato
   at inference only (a clamp in training stops the gradient of every overshooting pixel).
 * ``color_path``: a 1×1 convolution of the raw input added to the output (zero-initialised), so a
   global colour transform (inversion, grey, tint) is one linear map instead of a deep computation.
-* ``skips`` (E2GAN): the DS → transformer → US bottleneck becomes a residual branch at 1/4
-  resolution, and the stem's full-resolution features reach the output layer (concatenated).
+* ``skips`` (E2GAN; pix2pix has the stem → output part): the DS → transformer → US bottleneck becomes a
+  residual branch at 1/4 resolution, and the stem's full-resolution features reach the output layer (concatenated).
   Without them everything the output sees has passed through the 1/8-resolution bottleneck (6×6 at
   48 px), and fine structure (sketch lines) cannot come back.
 * ``film`` (E2GAN): besides the transformer's cross-attention, the prompt scales and shifts every
@@ -259,8 +259,10 @@ class E2GANGenerator(Generator):
 class ResnetGenerator(Generator):
     """pix2pix / CycleGAN ResNet generator (c7s1-ngf, d2ngf, d4ngf, n×R, u2ngf, ungf, c7s1-3).
 
-    ``skips`` concatenates the stem's features to the output layer's input, as in the E2GAN generator
-    (off by default: not part of pix2pix's ResNet generator; the regime study measures both)."""
+    ``skips`` concatenates the stem's features to the output layer's input, as in the E2GAN generator. Off by
+    default (pix2pix's own ResNet topology, which at the suites' size drew line edits below identity's SSIM —
+    reports/regime); the quick and standard suites turn it on, so the baseline gets every departure E2GAN
+    gets."""
 
     def __init__(self, ngf: int = 64, n_blocks: int = 9, text_dim: int = 384, norm: Norm = "group",
                  head: Head = "residual", skips: bool = False, color_path: bool = True) -> None:

@@ -14,6 +14,8 @@ from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.config import TargetSpec
 from e2gan_bench.metrics import all_metrics, directions, format_number
 from e2gan_bench.record import RunRecord
+from e2gan_bench.report import amortise
+from e2gan_bench.report.plots import pareto_figure
 from e2gan_bench.report.ranking import ranks, unit_interval
 from e2gan_bench.report.sides import DETAIL_COLUMNS
 from e2gan_bench.report.time_to_quality import add_time_to_quality, summarise
@@ -138,6 +140,13 @@ def display_rows(lb: pd.DataFrame, columns: tuple[str, ...] | None = None) -> tu
     return cols, rows
 
 
+def intro(lb: pd.DataFrame) -> str:
+    """The sentence above the table: what is measured, and which direction is better for its metrics."""
+    shown = [c for c in lb.columns if c in _metric_names()]
+    return ("Quality is measured on held-out test photographs, student output vs teacher output; \n"
+            f"cost is per concept (the base model's one-off cost is listed apart). {directions(shown)}")
+
+
 def markdown_table(lb: pd.DataFrame) -> str:
     cols, rows = display_rows(lb)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
@@ -169,24 +178,27 @@ def provenance_lines(pairs: list[tuple[str, RunRecord]], df: pd.DataFrame) -> li
     return lines
 
 
+def report_frames(pairs: list[tuple[str, RunRecord]], order: list[str] | None = None,
+                  target: TargetSpec | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """runs.csv's frame (time-to-quality included) and the leaderboard computed from it."""
+    df = add_time_to_quality(runs_frame(pairs), pairs, target or TargetSpec())
+    return df, leaderboard(df, order)
+
+
 def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str, order: list[str] | None = None,
                   base_meta: list[dict[str, Any]] | None = None, missing: int = 0,
                   target: TargetSpec | None = None) -> pd.DataFrame:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    df = runs_frame(pairs)
-    df = add_time_to_quality(df, pairs, target or TargetSpec())
-    lb = leaderboard(df, order)
+    df, lb = report_frames(pairs, order, target)
     atomic_write_text(dest / "runs.csv", df.to_csv(index=False))
     atomic_write_text(dest / "leaderboard.csv", lb.to_csv(index=False))
     md = [f"# {title}", ""]
     if missing:
         md += [f"> **Incomplete: {missing} run(s) of this suite are not in the store yet.**", ""]
-    shown = [c for c in lb.columns if c in _metric_names()]
-    md += ["Quality is measured on held-out test photographs, student output vs teacher output; ",
-           f"cost is per concept (the base model's one-off cost is listed apart). {directions(shown)}", ""]
+    md += [intro(lb), ""]
     md += [markdown_table(lb) if not lb.empty else "_no finished runs_", ""]
-    md += _legend(lb, target or TargetSpec())
+    md += legend_lines(lb, target or TargetSpec())
     failures = [(m, r) for m, r in pairs if r.status == "failed"]
     if failures:
         md += [f"## Failed runs ({len(failures)})", "",
@@ -201,12 +213,13 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
             md.append(f"- `{b['key']}`: concepts {', '.join(b['concepts'])}; {b['steps']} steps, "
                       f"{b['train_seconds']:.1f} s, {b['train_flops']:.3g} FLOPs, {b['params']:,} parameters")
         md.append("")
+        md += amortise.markdown(amortise.cost_table(pairs, lb, base_meta))
     md += ["## Provenance", "", *provenance_lines(pairs, df), ""]
     atomic_write_text(dest / "leaderboard.md", "\n".join(md))
     return lb
 
 
-def _legend(lb: pd.DataFrame, target: TargetSpec) -> list[str]:
+def legend_lines(lb: pd.DataFrame, target: TargetSpec) -> list[str]:
     """What the rank, interval and time-to-quality columns mean, for the columns the table has."""
     out = []
     if f"rank_{RANK_METRIC}" in lb:
@@ -230,35 +243,7 @@ def _legend(lb: pd.DataFrame, target: TargetSpec) -> list[str]:
 
 
 def plot_tradeoffs(lb: pd.DataFrame, dest: Path, title: str) -> Path | None:
-    """Quality vs cost per method: test PSNR against stored bytes per concept and training seconds."""
-    if lb.empty or "psnr" not in lb:
-        return None
-    # pyplot is imported here, after choosing the file-only Agg backend: doing that at import time would change
-    # the backend of any program that merely imports this module
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for ax, col, label in ((axes[0], "stored_bytes", "stored bytes per concept (log)"),
-                           (axes[1], "train_seconds", "training seconds per concept")):
-        if col not in lb:
-            ax.set_visible(False)
-            continue
-        for _, r in lb.iterrows():
-            if pd.isna(r["psnr"]) or pd.isna(r[col]):  # a method whose runs all failed: nothing to place
-                continue
-            x = max(float(r[col] or 0), 1.0) if col == "stored_bytes" else float(r[col] or 0)
-            ax.scatter(x, r["psnr"], s=40)
-            ax.annotate(r["method"], (x, r["psnr"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        if col == "stored_bytes":
-            ax.set_xscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("test PSNR vs teacher (dB)")
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    path = Path(dest) / "tradeoffs.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    """Quality vs cost per method: test PSNR against stored bytes per concept and training seconds
+    (``tradeoffs.png``; report/plots.py: log axes where the costs span decades, a legend, zero costs noted)."""
+    plot = pareto_figure(lb, ["stored_bytes", "train_seconds"], Path(dest) / "tradeoffs.png", title)
+    return None if plot is None else plot.path

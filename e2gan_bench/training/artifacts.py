@@ -56,6 +56,7 @@ def training_summary(outcome: Any) -> dict[str, Any]:
         "trainable_params": res.trainable_params,
         "total_params": outcome.details.get("total_params"),
         "peak_memory_bytes": res.peak_memory_bytes,
+        "memory": res.memory,
         "stored_bytes": outcome.stored_bytes,
         "n_train_used": outcome.n_train_used,
         "artifacts": list(outcome.artifacts),

@@ -18,7 +18,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.flop_counter import FlopCounterMode
 
 from e2gan_bench.config import Budget
-from e2gan_bench.metrics.cost import PeakRSS
+from e2gan_bench.metrics.cost import step_peak_tensor_bytes
 from e2gan_bench.models.generators import Generator, PatchDiscriminator, count_params
 from e2gan_bench.models.tensors import generate, to_tensor, to_uint8  # re-exported: they live in models/tensors.py
 
@@ -47,7 +47,9 @@ class TrainResult:
     seconds: float = 0.0
     flops: int = 0
     trainable_params: int = 0
-    peak_memory_bytes: int = 0  # peak RSS above the level before training (CPU)
+    # peak tensor memory of one training step (G, D, both optimizers; metrics/cost.py), None if not measured
+    peak_memory_bytes: int | None = None
+    memory: dict[str, int] = field(default_factory=dict)  # that peak by kind: parameter, gradient, optstate, …
     curve: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -119,69 +121,81 @@ def train_gan(
     batch = min(budget.batch, n)
     wanted = sorted({int(c) for c in checkpoints if 0 < int(c) <= budget.steps})
     step_flops = 0
-    paused = 0.0  # seconds spent in checkpoint callbacks: off the training clock
+    paused = 0.0  # seconds spent in checkpoint callbacks and the memory probe: off the training clock
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=budget.precision == "bf16")
+    probe_step = 1 if budget.steps >= 2 else None  # memory: the second step, once Adam's state exists
+    logs: dict[str, float] = {}
+
+    def one_step(src: torch.Tensor, tgt: torch.Tensor, text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        logs.clear()
+        with autocast:
+            fake = G(src, text, mask)
+        if D is not None:
+            opt_d.zero_grad(set_to_none=True)
+            with autocast:
+                d_loss = 0.5 * (_gan_loss(budget.gan_mode, D(src, tgt).float(), True)
+                                + _gan_loss(budget.gan_mode, D(src, fake.detach()).float(), False))
+            d_loss.backward()
+            opt_d.step()
+            logs["d_loss"] = d_loss.item()
+        opt_g.zero_grad(set_to_none=True)
+        l1 = F.l1_loss(fake.float(), tgt)
+        g_loss = budget.l1_weight * l1
+        if D is not None:
+            for p in D.parameters():
+                p.requires_grad_(False)
+            with autocast:
+                g_gan = _gan_loss(budget.gan_mode, D(src, fake).float(), True)
+            for p in D.parameters():
+                p.requires_grad_(True)
+            g_loss = g_loss + budget.gan_weight * g_gan
+            logs["g_gan"] = g_gan.item()
+        if not torch.isfinite(g_loss.detach()):
+            raise TrainingDiverged(f"non-finite generator loss ({float(g_loss):g}) at step {step}")
+        g_loss.backward()
+        opt_g.step()
+        return l1
+
     t0 = time.perf_counter()
-    with PeakRSS() as mem:
-        for step in range(budget.steps):
-            idx = torch.randint(0, n, (batch,), generator=gen)
-            src, tgt = data.src[idx], data.tgt[idx]
-            text, mask = data.texts[data.text_idx[idx]], data.masks[data.text_idx[idx]]
-            counter = FlopCounterMode(display=False) if step == 0 else None
-            with counter if counter is not None else _null():
-                fake = G(src, text, mask)
-                logs: dict[str, float] = {}
-                if D is not None:
-                    opt_d.zero_grad(set_to_none=True)
-                    d_loss = 0.5 * (_gan_loss(budget.gan_mode, D(src, tgt), True)
-                                    + _gan_loss(budget.gan_mode, D(src, fake.detach()), False))
-                    d_loss.backward()
-                    opt_d.step()
-                    logs["d_loss"] = d_loss.item()
-                opt_g.zero_grad(set_to_none=True)
-                l1 = F.l1_loss(fake, tgt)
-                g_loss = budget.l1_weight * l1
-                if D is not None:
-                    for p in D.parameters():
-                        p.requires_grad_(False)
-                    g_gan = _gan_loss(budget.gan_mode, D(src, fake), True)
-                    for p in D.parameters():
-                        p.requires_grad_(True)
-                    g_loss = g_loss + budget.gan_weight * g_gan
-                    logs["g_gan"] = g_gan.item()
-                if not torch.isfinite(g_loss.detach()):
-                    raise TrainingDiverged(f"non-finite generator loss ({float(g_loss):g}) at step {step}")
-                g_loss.backward()
-                opt_g.step()
-            for sched in schedules:
-                sched.step()
-            if counter is not None:
-                step_flops = int(counter.get_total_flops())
-                result.flops = step_flops * budget.steps
-            if step % log_every == 0 or step == budget.steps - 1:
-                result.curve.append({"step": step, "l1": l1.item(), "seconds": time.perf_counter() - t0 - paused,
-                                     "lr": schedules[0].get_last_lr()[0], **logs})
-            if on_step is not None:
-                on_step(step)
-            if on_checkpoint is not None and wanted and step + 1 == wanted[0]:
-                wanted.pop(0)
-                t_pause = time.perf_counter()
-                G.eval()
-                on_checkpoint(step + 1, t_pause - t0 - paused, step_flops * (step + 1))
-                G.train()
-                paused += time.perf_counter() - t_pause
-        result.steps = budget.steps
+    for step in range(budget.steps):
+        idx = torch.randint(0, n, (batch,), generator=gen)
+        args = (data.src[idx], data.tgt[idx], data.texts[data.text_idx[idx]], data.masks[data.text_idx[idx]])
+        if step == 0:
+            with FlopCounterMode(display=False) as counter:
+                l1 = one_step(*args)
+            step_flops = int(counter.get_total_flops())
+            result.flops = step_flops * budget.steps
+        if step == probe_step:  # the probe's hooks slow this step: off the clock, counted at the mean step time
+            t_probe = time.perf_counter()
+            box: list[torch.Tensor] = []
+            peaks = step_peak_tensor_bytes(lambda: box.append(one_step(*args)), [m for m in (G, D) if m is not None],
+                                           [o for o in (opt_g, opt_d) if o is not None])
+            l1 = box[0]
+            result.memory = peaks
+            result.peak_memory_bytes = int(peaks["total"])
+            paused += time.perf_counter() - t_probe
+        elif step != 0:
+            l1 = one_step(*args)
+        for sched in schedules:
+            sched.step()
+        if step % log_every == 0 or step == budget.steps - 1:
+            result.curve.append({"step": step, "l1": l1.item(), "seconds": time.perf_counter() - t0 - paused,
+                                 "lr": schedules[0].get_last_lr()[0], **logs})
+        if on_step is not None:
+            on_step(step)
+        if on_checkpoint is not None and wanted and step + 1 == wanted[0]:
+            wanted.pop(0)
+            t_pause = time.perf_counter()
+            G.eval()
+            on_checkpoint(step + 1, t_pause - t0 - paused, step_flops * (step + 1))
+            G.train()
+            paused += time.perf_counter() - t_pause
+    result.steps = budget.steps
     result.seconds = time.perf_counter() - t0 - paused
-    result.peak_memory_bytes = mem.delta_bytes
+    if probe_step is not None:
+        result.seconds *= budget.steps / (budget.steps - 1)
     G.eval()
     return result
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *a: object) -> None:
-        return None
 
 
 __all__ = ["TrainData", "TrainResult", "train_gan", "generate", "to_tensor", "to_uint8", "count_params"]
