@@ -176,7 +176,8 @@ def plot_val_curves(means: pd.DataFrame, folder: Path, metric: str = "psnr",
         dropped = 0
         for method, g in means.groupby("method", sort=False):
             g = g.sort_values("step")
-            keep = g[x] > 0 if log else np.ones(len(g), dtype=bool)
+            # step 0 sits at the rank search's cost (near zero): no training yet, not a point on a log axis
+            keep = (g["step"] > 0) & (g[x] > 0) if log else np.ones(len(g), dtype=bool)
             dropped += int((~keep).sum())
             if not keep.any():
                 continue  # only a starting point (a method that trains nothing): no line to draw
@@ -193,6 +194,6 @@ def plot_val_curves(means: pd.DataFrame, folder: Path, metric: str = "psnr",
         caption = (f"Validation {metric.upper()} against {label}: at each checkpoint step, the mean over the "
                    f"method's (concept, seed) runs of the quality and of the {x}.")
         if dropped:
-            caption += f" Points at zero {x} (the starting point, step 0) are not on the log axis."
+            caption += " The starting point (step 0, before any training step) is not on the log axis."
         out.append(Plot(path, caption))
     return out
