@@ -37,8 +37,8 @@ DEGRADED = ["rank1-everywhere", "transformer-only", "quarter-steps"]
 def _records(store: ResultsStore, suite: str) -> dict[str, list[RunRecord]]:
     by: dict[str, list[RunRecord]] = {}
     for method, r in store.records(suite):
-        if r.status == "ok":
-            by.setdefault(method, []).append(r)
+        if r.status == "ok":  # one training may serve several suites under other labels: use this suite's
+            by.setdefault(method, []).append(r.model_copy(update={"method": method}))
     return by
 
 
