@@ -20,7 +20,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from e2gan_bench.cli.run import _specs, _suite_report  # noqa: E402
@@ -36,17 +35,8 @@ PAIRS = [("e2gan", "scratch"), ("full-finetune", "scratch"), ("e2gan", "full-fin
 QUALITY = [("psnr", True), ("ssim", True), ("lpips", False)]
 
 
-def _fmt(v: object, f: str = "{:.3f}") -> str:
-    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f.format(v)
-
-
-def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    cols = list(df.columns)
-    out = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, r in df.iterrows():
-        out.append("| " + " | ".join(_fmt(r[c], floatfmt) if isinstance(r[c], float) else str(r[c]) for c in cols)
-                   + " |")
-    return "\n".join(out)
+def _table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    return df.to_markdown(index=False, floatfmt=floatfmt, missingval="–")
 
 
 def main() -> None:
@@ -98,7 +88,7 @@ def main() -> None:
         if not qs.empty:
             qs.to_csv(a.dest / f"quality_at_steps_{metric}.csv")
             md += [f"## Validation {metric.upper()} against training steps (mean over concepts and seeds)", "",
-                   _table(qs.reset_index().rename(columns={"index": "method"}).rename(columns=str), "{:.3f}"), ""]
+                   _table(qs.reset_index().rename(columns={"index": "method"}).rename(columns=str)), ""]
 
     pics = write_grids(concept_grids(pairs, store.run_dir), a.dest)
     if pics:

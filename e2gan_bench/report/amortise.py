@@ -60,24 +60,33 @@ def cost_table(pairs: list[tuple[str, RunRecord]], lb: pd.DataFrame, base_meta: 
     return pd.DataFrame(rows)
 
 
+def _cell(c: str, v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if c == "break_even_concepts":
+        return "never" if math.isinf(v) else f"{v:.0f}"
+    if isinstance(v, float):
+        return "not reached" if math.isinf(v) else (f"{v:.3g}" if "flops" in c else f"{v:.1f}")
+    return str(v)
+
+
+def formatted(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Header and display cells of :func:`cost_table` (shared by the markdown and the HTML page)."""
+    cols = list(table.columns)
+    return cols, [[_cell(c, r[c]) for c in cols] for _, r in table.iterrows()]
+
+
+def explanation(scratch: str = "scratch") -> str:
+    return (f"The base model's cost is paid once; `break_even_concepts`: after how many concepts the base plus "
+            f"each concept's cost is below training every concept with `{scratch}` (by median seconds to the "
+            "time-to-quality target where both reach it, else by training seconds at equal steps).")
+
+
 def markdown(table: pd.DataFrame, scratch: str = "scratch") -> list[str]:
     if table.empty:
         return []
-
-    def cell(c: str, v: Any) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return "–"
-        if c == "break_even_concepts":
-            return "never" if math.isinf(v) else f"{v:.0f}"
-        if isinstance(v, float):
-            return "not reached" if math.isinf(v) else (f"{v:.3g}" if "flops" in c else f"{v:.1f}")
-        return str(v)
-
-    cols = list(table.columns)
-    out = ["## One-off vs per-concept cost", "",
-           f"The base model's cost is paid once; `break_even_concepts`: after how many concepts the base plus "
-           f"each concept's cost is below training every concept with `{scratch}` (by median seconds to the "
-           "time-to-quality target where both reach it, else by training seconds at equal steps).", "",
+    cols, rows = formatted(table)
+    out = ["## One-off vs per-concept cost", "", explanation(scratch), "",
            "| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    out += ["| " + " | ".join(cell(c, r[c]) for c in cols) + " |" for _, r in table.iterrows()]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
     return [*out, ""]

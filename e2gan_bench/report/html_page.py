@@ -237,13 +237,12 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
                  f"{b['steps']} steps, {b['train_seconds']:.1f} s, {b['train_flops']:.3g} FLOPs, "
                  f"{b['params']:,} parameters</li>" for b in base_meta]
         body.append("</ul>")
-        cost_md = amortise.markdown(amortise.cost_table(pairs, lb, base_meta))
-        if cost_md:  # header line, blank, explanation, blank, then the markdown table rows
-            body.append(f"<h3>One-off vs per-concept cost</h3><p>{html.escape(cost_md[2])}</p>")
-            rows = [[c.strip() for c in line.strip("|").split("|")] for line in cost_md[4:] if line.startswith("|")]
-            head, data = rows[0], rows[2:]
+        cost = amortise.cost_table(pairs, lb, base_meta)
+        if not cost.empty:
+            head, data = amortise.formatted(cost)
+            body.append(f"<h3>One-off vs per-concept cost</h3><p>{html.escape(amortise.explanation())}</p>")
             body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
-                        + "".join("<tr>" + "".join(f"<td>{html.escape(c.strip('`'))}</td>" for c in r) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
                                   for r in data) + "</table>")
     body.append(f"<h2 id=runs>Runs ({len(run_rows)})</h2>")
     if run_rows:
