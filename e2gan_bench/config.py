@@ -39,6 +39,11 @@ class ComponentSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+#: Concept fields that label it without changing its data or training: kept out of the keys (so adding them kept
+#: every stored result).
+CONCEPT_LABELS = frozenset({"origin", "paper_name"})
+
+
 class Concept(_Strict):
     """An image edit: a prompt, a teacher that performs it, and the images it is applied to."""
 
@@ -53,6 +58,16 @@ class Concept(_Strict):
     n_test: int = Field(48, ge=2, le=MAX_IMAGES)
     n_val: int = Field(32, ge=0, le=MAX_IMAGES)  # validation crops (training curves); 0: none
     split_seed: Seed = 0
+    # where the concept comes from: ``paper`` (named in the E2GAN paper; ``paper_name`` is the paper's wording, the
+    # instruction is ours) or ``ours`` (the project's own, e.g. completing a paper set with concepts of the same kind)
+    origin: Literal["paper", "ours"] = "ours"
+    paper_name: str | None = Field(None, min_length=2, max_length=200)
+
+    @model_validator(mode="after")
+    def _paper_name_with_paper_origin(self) -> Concept:
+        if (self.origin == "paper") != (self.paper_name is not None):
+            raise ValueError("paper_name is required with origin: paper, and only then")
+        return self
 
 
 class DataSpec(_Strict):
@@ -235,6 +250,17 @@ class MethodEntry(_Strict):
         return self.method or self.name
 
 
+class SuitePaths(_Strict):
+    """``paths:`` in a suite — machine-specific inputs (``--data-root`` / ``--teacher-weights`` override them).
+
+    ``data_root``: relative ``path``s of the concepts' ``folder`` sources are taken inside it (``DATA_ROOT/ffhq``).
+    ``teacher_weights``: the InstructPix2Pix folder every ``diffusers`` teacher of the suite uses; unset, a teacher
+    that names no ``model`` uses the registered ``instruct-pix2pix`` weights (``e2gan-bench weights add``)."""
+
+    data_root: str | None = Field(None, min_length=1)
+    teacher_weights: str | None = Field(None, min_length=1)
+
+
 class Suite(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
@@ -248,6 +274,10 @@ class Suite(_Strict):
     eval: EvalSpec = EvalSpec()
     curve: CurveSpec = CurveSpec()
     target: TargetSpec = TargetSpec()
+    paths: SuitePaths = SuitePaths()
+    # where training and evaluation run (`--device` overrides it); auto: cuda when torch sees a GPU, else cpu.
+    # A CPU run's keys are those of a suite without the field; a GPU run's keys and metric labels name the device.
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
 
     @field_validator("methods", mode="before")
     @classmethod

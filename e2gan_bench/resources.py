@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
 
 from e2gan_bench.config import Concept, Method, Suite, load_concept, load_method, load_suite
@@ -20,12 +22,13 @@ def builtin_dir(kind: str) -> Path:
     return inside if inside.is_dir() else pkg.parent / CHECKOUT_FOLDERS[kind]
 
 
-def _yaml_files(dirs: list[Path]) -> dict[str, Path]:
+def _yaml_files(dirs: list[Path], recursive: tuple[Path, ...] = ()) -> dict[str, Path]:
+    """``name -> file`` of the YAML files in ``dirs`` (and in the subfolders of those listed in ``recursive``)."""
     found: dict[str, Path] = {}
     for d in dirs:
         if not d.is_dir():
             raise ConfigError("folder not found", value=str(d))
-        for f in sorted(d.glob("*.yaml")):
+        for f in sorted(d.rglob("*.yaml") if d in recursive else d.glob("*.yaml")):
             if f.stem in found and found[f.stem].resolve() != f.resolve():
                 raise ConfigError(f"duplicate name, also defined in {found[f.stem]}", file=str(f), field="name",
                                   value=f.stem)
@@ -37,20 +40,38 @@ class Catalog:
     """All concepts and methods visible to a run: the built-in ones plus user folders."""
 
     def __init__(self, concept_dirs: list[Path] | None = None, method_dirs: list[Path] | None = None) -> None:
-        self.concept_files = _yaml_files([builtin_dir("concepts"), *(concept_dirs or [])])
+        # the built-in concepts include their subfolders (concepts/paper/: the paper's concept sets)
+        builtin = builtin_dir("concepts")
+        self.concept_files = _yaml_files([builtin, *(concept_dirs or [])], recursive=(builtin,))
         self.method_files = _yaml_files([builtin_dir("methods"), *(method_dirs or [])])
         self._concepts: dict[str, Concept] = {}
         self._methods: dict[str, Method] = {}
+        self._bind: Callable[[Concept, str], Concept] | None = None
+
+    def bound(self, bind: Callable[[Concept, str], Concept]) -> Catalog:
+        """The same catalog whose concepts pass through ``bind(concept, file)`` once loaded (a suite's machine-specific
+        inputs: data root, teacher weights)."""
+        out = copy.copy(self)
+        out._concepts, out._bind = {}, bind
+        return out
 
     def concept_names(self) -> list[str]:
         return sorted(self.concept_files)
+
+    def bank_names(self) -> list[str]:
+        """The concept bank a base selector draws from by default: every concept except the built-in subfolders'
+        sets (concepts/paper/: the paper's suites name theirs)."""
+        builtin = builtin_dir("concepts").resolve()
+        return sorted(n for n, f in self.concept_files.items()
+                      if f.resolve().parent == builtin or not f.resolve().is_relative_to(builtin))
 
     def concept(self, name: str, *, file: str | None = None, field: str | None = None) -> Concept:
         if name not in self._concepts:
             if name not in self.concept_files:
                 raise ConfigError("unknown concept", file=file, field=field, value=name,
                                   allowed="see `e2gan-bench concepts list`")
-            self._concepts[name] = load_concept(self.concept_files[name])
+            c = load_concept(self.concept_files[name])
+            self._concepts[name] = self._bind(c, str(self.concept_files[name])) if self._bind else c
         return self._concepts[name]
 
     def concept_file(self, name: str) -> str:

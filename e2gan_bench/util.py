@@ -10,6 +10,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from e2gan_bench.errors import UserError
+
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -72,6 +74,40 @@ def code_version(*parts: str, root: Path = _PKG) -> str:
                 h.update(code_fingerprint(f.read_text(encoding="utf-8")).encode())
         _code_cache[ck] = h.hexdigest()[:12]
     return _code_cache[ck]
+
+
+# ------------------------------------------------------------------------------------------ device
+
+#: What ``--device`` and a suite's ``device:`` accept; ``auto`` is cuda when torch sees a GPU, else cpu.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str, *, field: str = "--device", file: str | None = None, require: bool = True) -> str:
+    """``auto`` | ``cpu`` | ``cuda`` -> the device type a run uses (``cpu`` or ``cuda``); ``cuda`` where torch sees
+    no GPU is a one-line UserError (exit 2) unless ``require=False`` (keys and reports need no GPU)."""
+    import torch  # heavy: imported when a command resolves its device, not when the CLI starts
+
+    if name not in DEVICES:
+        raise UserError("unknown device", file=file, field=field, value=name, allowed=", ".join(DEVICES))
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and require and not torch.cuda.is_available():
+        raise UserError(f"CUDA is not available here (torch {torch.__version__}, built for CUDA "
+                        f"{torch.version.cuda or 'none'}); use --device cpu or auto", file=file, field=field,
+                        value=name)
+    return name
+
+
+def device_info(device: str) -> dict[str, Any]:
+    """Provenance of a device: its type, and on a GPU its name, the CUDA version torch was built with and the
+    driver's compute capability."""
+    import torch
+
+    if device != "cuda":
+        return {"device": "cpu"}
+    i = torch.cuda.current_device()
+    return {"device": "cuda", "gpu": torch.cuda.get_device_name(i), "cuda": torch.version.cuda,
+            "capability": ".".join(map(str, torch.cuda.get_device_capability(i)))}
 
 
 # ------------------------------------------------------------------------------------------ crash tests

@@ -66,6 +66,12 @@ budget: {steps: 3, batch: 2}
 eval: {kid_subsets: 2, kid_subset_size: 3, lpips: false, latency: false, samples_in_grid: 2}
 """
 
+#: TINY_SUITE with a run whose learning rate makes it diverge (a failed run between two that finish)
+DIVERGING = TINY_SUITE.replace(
+    "methods: [identity, {scratch: {budget: {steps: 3}}}]",
+    "methods: [identity, {name: boom, method: scratch, overrides: {budget: {lr: 1.0e+12}}}, "
+    "{pix2pix: {budget: {steps: 2}}}]")
+
 
 def write_suite(folder: Path, text: str = TINY_SUITE, name: str = "s.yaml") -> Path:
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from e2gan_bench.cache import DiskCache, atomic_dir, atomic_write, read_json, re
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.data.dataset import DataSettings, build_dataset
 from e2gan_bench.metrics import EvalContext, MetricUnavailable, metric
-from e2gan_bench.metrics import builtin as builtin_metrics
+from e2gan_bench.metrics import latency as latency_module
 from e2gan_bench.resources import Catalog
 
 
@@ -82,7 +82,7 @@ def test_latency_cache_policy(tmp_path, monkeypatch):
             calls.append(1)
             return {"median_ms": 1.5, "p90_ms": 2.0, "threads": 1, "opt_level": "all"}
 
-    monkeypatch.setattr(builtin_metrics, "measure_latency", lambda *a, **k: Result())
+    monkeypatch.setattr(latency_module, "measure_latency", lambda *a, **k: Result())  # builtin imports it at use
     ctx = lambda: EvalContext(EvalSpec(), np.zeros((1, 16, 16, 3), np.uint8), np.zeros((1, 16, 16, 3), np.uint8),  # noqa: E731
                               np.zeros((1, 16, 16, 3), np.uint8), "p", torch.nn.Identity(), "e2gan", {"ngf": 4}, 16,
                               tmp_path, {})

@@ -18,7 +18,16 @@ from types import ModuleType
 import click
 import typer
 
-from e2gan_bench.cli import analyze, catalog, claims, compare, doctor, latency, run  # noqa: F401  (they add commands)
+from e2gan_bench.cli import (  # noqa: F401  (they add commands)
+    analyze,
+    catalog,
+    claims,
+    compare,
+    doctor,
+    latency,
+    leaderboard,
+    run,
+)
 from e2gan_bench.cli.app import app, console, err_console
 from e2gan_bench.errors import UserError
 

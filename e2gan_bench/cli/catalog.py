@@ -32,7 +32,7 @@ def concepts_list(
     """The concept bank: name, category, prompt, teacher."""
     cat = open_catalog(concepts_dir)
     t = Table(title="concepts")
-    for c in ("name", "category", "prompt", "teacher"):
+    for c in ("name", "category", "prompt", "teacher", "origin"):
         t.add_column(c)
     n = 0
     for name in cat.concept_names():
@@ -41,7 +41,7 @@ def concepts_list(
             continue
         ops = c.teacher.params.get("ops")
         teacher = c.teacher.kind + (": " + " → ".join(o.get("op", "?") for o in ops) if ops else "")
-        t.add_row(c.name, c.category, c.prompt, teacher)
+        t.add_row(c.name, c.category, c.prompt, teacher, c.origin + (f" ({c.paper_name})" if c.paper_name else ""))
         n += 1
     console.print(t)
     console.print(f"{n} concepts")

@@ -7,12 +7,13 @@ import json
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
-from e2gan_bench.cli.app import app, console
+from e2gan_bench.cli.app import ConceptDirs, app, console, open_catalog
+from e2gan_bench.cli.run import DataRootOpt, DeviceOpt, TeacherWeightsOpt
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.errors import UserError
 
@@ -95,12 +96,36 @@ def _emit_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
+def suite_inputs(suite: str, concept_dirs: list[Path] | None, data_root: Path | None, teacher_weights: Path | None,
+                 device: str | None) -> dict[str, Any]:
+    """What the suite needs (teacher weights, data, GPU), found or missing, and how to provide each."""
+    from e2gan_bench.harness.inputs import binder, check_inputs, suite_paths
+    from e2gan_bench.resources import find_suite
+
+    s, path = find_suite(suite)
+    paths = suite_paths(s, data_root, teacher_weights)
+    catalog = open_catalog(concept_dirs).bound(binder(paths))
+    needs = check_inputs(s, catalog, str(path), paths, device)
+    return {"suite": s.name, "file": str(path), "ready": all(n.ok for n in needs),
+            "needs": [n.as_dict() for n in needs]}
+
+
 @app.command()
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the same report as JSON.")] = False,
+    suite: Annotated[Optional[str], typer.Option(
+        help="Also list what this suite needs (teacher weights, data, GPU), what is missing and how to provide it "
+             "(what `run --suite` checks before it starts).")] = None,
+    concepts_dir: ConceptDirs = None,
+    data_root: DataRootOpt = None,
+    teacher_weights: TeacherWeightsOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
-    """Which backend each metric will use (real weights with their hash, or the labelled fallback and why)."""
+    """Which backend each metric will use (real weights with their hash, or the labelled fallback and why); with
+    --suite, what that suite needs and how to provide what is missing."""
     d = diagnose()
+    if suite:
+        d["suite"] = suite_inputs(suite, concepts_dir, data_root, teacher_weights, device)
     if as_json:
         _emit_json(d)
         return
@@ -120,12 +145,26 @@ def doctor(
     console.print(f"torch threads: {d['torch_threads']} (interop {d['torch_interop_threads']}); device: {d['device']}"
                   f" (cuda available: {d['cuda_available']})", highlight=False)
     console.print(f"weight registry: {d['weight_registry']}", highlight=False)
+    if suite:
+        _print_suite_inputs(d["suite"])
+
+
+def _print_suite_inputs(si: dict[str, Any]) -> None:
+    t = Table(title=f"suite {si['suite']}: inputs ({'ready to run' if si['ready'] else 'MISSING INPUTS'})")
+    for c in ("input", "status", "found / why not", "how to provide it", "used by"):
+        t.add_column(c, overflow="fold")
+    for n in si["needs"]:
+        users = ", ".join(n["used_by"][:4]) + (f" … ({len(n['used_by'])})" if len(n["used_by"]) > 4 else "")
+        t.add_row(f"{n['what']}\n{n['name']}", "[green]ok[/green]" if n["ok"] else "[red]MISSING[/red]", n["detail"],
+                  "" if n["ok"] else n["fix"], users)
+    console.print(t)
 
 
 @weights_app.command("add")
 def weights_add(
-    name: Annotated[str, typer.Argument(help="inception, alexnet or clip.")],
-    path: Annotated[Path, typer.Argument(help="The weights file (inception, alexnet) or model folder (clip).")],
+    name: Annotated[str, typer.Argument(help="inception, alexnet, clip or instruct-pix2pix.")],
+    path: Annotated[Path, typer.Argument(
+        help="The weights file (inception, alexnet) or model folder (clip, instruct-pix2pix).")],
 ) -> None:
     """Register local weights: checks the path, computes SHA-256, compares with the pinned hash when one exists."""
     from e2gan_bench.features import weights as W
@@ -137,7 +176,7 @@ def weights_add(
 
 
 @weights_app.command("remove")
-def weights_remove(name: Annotated[str, typer.Argument(help="inception, alexnet or clip.")]) -> None:
+def weights_remove(name: Annotated[str, typer.Argument(help="inception, alexnet, clip or instruct-pix2pix.")]) -> None:
     """Forget a registered path (the file itself is left alone)."""
     from e2gan_bench.features import weights as W
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
+from e2gan_bench.cli.after_run import AfterRun, MlflowOpt, MlflowUriOpt, SaveOutputsOpt
 from e2gan_bench.cli.app import ConceptDirs, MethodDirs, app, console, open_catalog
 from e2gan_bench.errors import UserError
 
@@ -40,13 +41,54 @@ RankSearchOpt = Annotated[Optional[str], typer.Option(
     "package.module:function); the method label gets the suffix -rs-NAME.")]
 
 
-def _specs(suite_name: str, out: Path, concept_dirs: list[Path] | None, method_dirs: list[Path] | None,
-           rank_search: str | None) -> tuple[Suite, list[RunSpec]]:
-    from e2gan_bench.harness.spec import expand_suite, suite_with_rank_search
+DeviceOpt = Annotated[Optional[str], typer.Option(
+    "--device", help="Where training and evaluation run: auto (cuda when torch sees a GPU, else cpu), cpu or cuda. "
+    "Default: the suite's `device:` (cpu when unset). CPU runs keep their keys; GPU runs get their own keys and "
+    "device-labelled metric backends.")]
 
+
+ExecutorOpt = Annotated[Optional[str], typer.Option(
+    "--executor", help="Where runs are computed: local (this process, one at a time; the default), process "
+    "(--jobs N worker processes on this machine) or ray (a Ray task per run; extra e2gan-bench[ray]). "
+    "Default: local, or process when --jobs > 1.")]
+JobsOpt = Annotated[Optional[int], typer.Option(
+    "--jobs", help="Runs computed at once (process: worker processes, ray: concurrent tasks); each gets "
+    "max(1, cores // N) torch threads. Default: the cores (torch threads) of this process.", min=1, max=256)]
+RayAddressOpt = Annotated[Optional[str], typer.Option(
+    "--ray-address", help="With --executor ray: the Ray cluster to use (e.g. ray://head:10001 or auto); without "
+    "it a local Ray instance is started for this command. OUT must be a folder every node sees at the same path.")]
+
+
+DataRootOpt = Annotated[Optional[Path], typer.Option(
+    "--data-root", help="Folder that the concepts' relative image folders are taken in (the paper suites: DIR/ffhq, "
+    "DIR/scenery); default: the suite's paths.data_root.")]
+TeacherWeightsOpt = Annotated[Optional[Path], typer.Option(
+    "--teacher-weights", help="Local InstructPix2Pix folder for the suite's diffusers teachers; default: the suite's "
+    "paths.teacher_weights, else `e2gan-bench weights add instruct-pix2pix DIR`, else the Hugging Face cache.")]
+
+
+def _specs(suite_name: str, out: Path, concept_dirs: list[Path] | None, method_dirs: list[Path] | None,
+           rank_search: str | None, device: str | None = None, data_root: Path | None = None,
+           teacher_weights: Path | None = None, check: bool = False,
+           need_device: bool = True) -> tuple[Suite, list[RunSpec]]:
+    """The suite's runs; ``check``: first stop (one line, exit 2) when an input it needs is missing — teacher weights,
+    data, a GPU — before anything is computed or written."""
+    from e2gan_bench.harness.inputs import binder, require_inputs, suite_paths
+    from e2gan_bench.harness.spec import expand_suite, suite_with_rank_search
+    from e2gan_bench.util import resolve_device
+
+    # before anything is read: a bad --device (or, where runs are computed, cuda without a GPU) is one line; keys and
+    # reports need no GPU (need_device=False)
+    resolved = resolve_device(device, require=need_device) if device else None
     catalog = open_catalog(concept_dirs, method_dirs)
     suite, path = suite_with_rank_search(suite_name, rank_search, catalog)
-    return suite, expand_suite(suite, catalog, str(path), out / "cache")
+    paths = suite_paths(suite, data_root, teacher_weights)
+    catalog = catalog.bound(binder(paths))
+    if check:
+        require_inputs(suite, catalog, str(path), paths, resolved)
+    if need_device and resolved is None:  # the suite's device: it must be here too
+        resolve_device(suite.device, field="device", file=str(path))
+    return suite, expand_suite(suite, catalog, str(path), out / "cache", device=resolved)
 
 
 def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path,
@@ -98,22 +140,36 @@ def run(
     concepts_dir: ConceptDirs = None,
     methods_dir: MethodDirs = None,
     fail_fast: Annotated[bool, typer.Option(help="Stop at the first failing run.")] = False,
+    executor: ExecutorOpt = None,
+    jobs: JobsOpt = None,
+    ray_address: RayAddressOpt = None,
     rank_search: RankSearchOpt = None,
+    device: DeviceOpt = None,
+    data_root: DataRootOpt = None,
+    teacher_weights: TeacherWeightsOpt = None,
+    save_outputs: SaveOutputsOpt = None,
+    mlflow: MlflowOpt = False,
+    mlflow_uri: MlflowUriOpt = None,
 ) -> None:
     """Train and evaluate the suite's grid (concept × method × seed); finished runs are skipped, runs whose
     evaluation is out of date (new metric backends) are re-evaluated without retraining."""
+    from e2gan_bench.harness.executors import make_executor
     from e2gan_bench.harness.runner import run_specs
     from e2gan_bench.harness.store import ResultsStore
 
-    s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search)
+    ex = make_executor(executor, jobs, ray_address)  # bad options, or Ray missing: one line before anything runs
+    s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights,
+                      check=True)
+    after_run = AfterRun.open(out, save_outputs, mlflow, mlflow_uri)  # checked before anything runs
     console.print(f"suite [bold]{s.name}[/bold]: {len(s.concepts)} concepts × {len(s.methods)} methods × "
-                  f"{len(s.seeds)} seeds = {len(specs)} runs → {out}")
-    counts = run_specs(specs, ResultsStore(out), out / "cache", console, fail_fast=fail_fast)
+                  f"{len(s.seeds)} seeds = {len(specs)} runs → {out}" + (f" on {specs[0].device}" if specs else ""))
+    counts = run_specs(specs, ResultsStore(out), out / "cache", console, fail_fast=fail_fast, executor=ex)
     console.print(counts.line())
     dest = dest or out / "reports" / s.name
     lb, _ = _suite_report(s, specs, out, dest, html=True)
     _print_leaderboard(lb, f"suite {s.name}")
     console.print(_written(dest, True))
+    after_run(s, specs, out)  # --save-outputs, --mlflow: every run of the suite, computed or found stored
     if counts.failed:
         raise typer.Exit(1)
 
@@ -129,6 +185,9 @@ def evaluate(
     concepts_dir: ConceptDirs = None,
     methods_dir: MethodDirs = None,
     rank_search: RankSearchOpt = None,
+    device: DeviceOpt = None,
+    data_root: DataRootOpt = None,
+    teacher_weights: TeacherWeightsOpt = None,
 ) -> None:
     """Re-score stored runs under the current metric backends, from their stored artifacts (the generator, or the
     LoRA adapter on its base model) — never retraining. Runs whose evaluation is current are skipped."""
@@ -140,9 +199,21 @@ def evaluate(
     store = ResultsStore(out)
     s, skipped = None, []
     if suite:
-        s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search)
+        s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights)
     else:
         specs, skipped = stored_specs(store)
+        if device:  # each stored run is evaluated where it was run, unless --device says where
+            from dataclasses import replace
+
+            from e2gan_bench.util import resolve_device
+
+            dev = resolve_device(device)
+            specs = [replace(sp, device=dev) for sp in specs]
+        else:  # each stored run is evaluated where it was run: that device must be here
+            from e2gan_bench.util import resolve_device
+
+            for dev in sorted({sp.device for sp in specs}):
+                resolve_device(dev, field="device (of stored runs; --device chooses another)")
     console.print(f"evaluate {len(specs)} run(s) in {out}" + (f" (suite {s.name})" if s else ""))
     if skipped:
         console.print(f"{len(skipped)} run(s) written by an older version have no stored configuration and are left "
@@ -166,6 +237,9 @@ def report(
     concepts_dir: ConceptDirs = None,
     methods_dir: MethodDirs = None,
     rank_search: RankSearchOpt = None,
+    device: DeviceOpt = None,
+    data_root: DataRootOpt = None,
+    teacher_weights: TeacherWeightsOpt = None,
     html: Annotated[bool, typer.Option(
         "--html", help="Also write leaderboard.html (one self-contained page: tables, image grids per concept, "
         "validation curves, quality-vs-cost plots, links to run folders) and leaderboard.json.")] = False,
@@ -177,7 +251,8 @@ def report(
     if not (out / "results.sqlite").is_file():
         raise UserError("no results store here (run `e2gan-bench run` first)", field="--out", value=str(out))
     if suite:
-        s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search)
+        s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights,
+                          need_device=False)
         lb, missing = _suite_report(s, specs, out, dest, html=html)
         title = f"suite {s.name}" + (f" ({missing} runs missing)" if missing else "")
     else:

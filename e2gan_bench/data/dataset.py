@@ -9,6 +9,8 @@ Two caches (:class:`e2gan_bench.cache.DiskCache`): ``cache_dir/data/<data key>.n
 
 from __future__ import annotations
 
+import datetime
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from e2gan_bench.config import Concept, DataOverrides
 from e2gan_bench.data.sources import build_source, make_crops
 from e2gan_bench.data.teachers import Teacher, build_teacher
 from e2gan_bench.errors import ConfigError
-from e2gan_bench.util import code_version, content_key
+from e2gan_bench.util import canonical_json, code_version, content_key
 
 ARRAYS = ("src_train", "tgt_train", "src_test", "tgt_test", "src_val", "tgt_val")
 
@@ -83,14 +85,14 @@ def _keys(concept: Concept, settings: DataSettings, teacher: Teacher, file: str 
     return source_key, data_key, source
 
 
-def _read_pairs(settings: DataSettings, from_teacher: bool) -> Callable[[Path], dict[str, np.ndarray]]:
+def _read_pairs(settings: DataSettings, from_teacher: bool) -> Callable[[Path], dict[str, Any]]:
     """A reader of a pairs entry that also checks the shapes its key promises (an entry that does not match is
     corrupt: the cache's one policy deletes, logs and recomputes it)."""
     read = read_npz(ARRAYS, dtype=np.uint8)
     r = settings.resolution
 
-    def checked(path: Path) -> dict[str, np.ndarray]:
-        a = read(path)
+    def checked(path: Path) -> dict[str, Any]:
+        a: dict[str, Any] = read(path)
         ok = all(x.ndim == 4 and x.shape[1:] == (r, r, 3) for x in a.values())
         ok = ok and all(len(a[f"src_{s}"]) == len(a[f"tgt_{s}"]) for s in ("train", "test", "val"))
         if not from_teacher:  # cut from a source: exactly the sizes asked (a teacher's pairs may hold fewer)
@@ -98,6 +100,9 @@ def _read_pairs(settings: DataSettings, from_teacher: bool) -> Callable[[Path], 
                 settings.n_train, settings.n_test, settings.n_val]
         if not ok:
             raise ValueError(f"arrays of shapes {[x.shape for x in a.values()]} do not match this key's settings")
+        with np.load(path, allow_pickle=False) as z:  # what made the pairs (entries written before it have none)
+            if "provenance" in z.files:
+                a["provenance"] = json.loads(str(z["provenance"]))
         return a
 
     return checked
@@ -112,8 +117,12 @@ def build_dataset(concept: Concept, settings: DataSettings, cache_dir: Path, *, 
             "resolution": settings.resolution, "n_train": settings.n_train, "n_test": settings.n_test,
             "n_val": settings.n_val}
     arrays = cache.get(key, _read_pairs(settings, teacher.provides_pairs))
-    if arrays is not None:
-        return PairedDataset(concept.name, concept.prompt, key, **arrays, provenance=prov)
+    if arrays is not None:  # the teacher is not run: what made the pairs is read back with them
+        made = arrays.pop("provenance", None)
+        return PairedDataset(concept.name, concept.prompt, key, **arrays,
+                             provenance={**prov, "pairs": "cache", **({"made_by": made} if made else {})})
+    made = {"teacher_params": teacher.provenance(),
+            "made_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     r = settings.resolution
     if teacher.provides_pairs:  # the teacher's own pairs: validation is the last n_val training pairs
         src_tr, tgt_tr, src_te, tgt_te = teacher.pairs(settings.resolution, concept.split_seed)
@@ -139,6 +148,6 @@ def build_dataset(concept: Concept, settings: DataSettings, cache_dir: Path, *, 
         tgt_te = teacher.edit(src_te, concept.prompt, seed=concept.split_seed * 2 + 2)
         tgt_va = teacher.edit(src_va, concept.prompt, seed=concept.split_seed * 2 + 3) if len(src_va) else src_va.copy()
     ds = PairedDataset(concept.name, concept.prompt, key, src_tr, tgt_tr, src_te, tgt_te, src_va, tgt_va,
-                       provenance=prov)
-    cache.put(key, npz_bytes(**{k: getattr(ds, k) for k in ARRAYS}))
+                       provenance={**prov, "pairs": "computed", "made_by": made})
+    cache.put(key, npz_bytes(**{k: getattr(ds, k) for k in ARRAYS}, provenance=np.array(canonical_json(made))))
     return ds

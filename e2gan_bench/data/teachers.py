@@ -13,6 +13,9 @@ model, registered in :data:`TEACHERS` (entry-point group ``e2gan_bench.teacher``
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +29,7 @@ from e2gan_bench.data.sources import IMAGE_SUFFIXES
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.plugins import parse_params
 from e2gan_bench.registry import Registry
+from e2gan_bench.util import sha256_file
 
 
 class Teacher:
@@ -125,9 +129,58 @@ class FolderPairsTeacher(Teacher):
         return d
 
 
+#: The pipeline class an InstructPix2Pix folder's ``model_index.json`` names.
+IP2P_PIPELINE = "StableDiffusionInstructPix2PixPipeline"
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
+def folder_digest(folder: Path) -> str:
+    """SHA-256 over every file of a model folder (relative path and content; hidden entries skipped), each file's
+    hash memoised in-process on (path, size, mtime): the teacher's weights enter the data key by content."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(folder).rglob("*") if p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts)):
+        st = f.stat()
+        h.update(f"{f.relative_to(folder).as_posix()}\0{_file_sha256(str(f.resolve()), st.st_size, st.st_mtime_ns)}\n"
+                 .encode())
+    return h.hexdigest()
+
+
+def find_ip2p_folder(model: str) -> tuple[Path | None, str]:
+    """The local InstructPix2Pix folder ``model`` names — a folder, or a hub id already in the local Hugging Face
+    cache (never downloaded) — or ``None`` and why not."""
+    p = Path(model).expanduser()
+    if p.is_dir():
+        folder = p.resolve()
+    elif p.is_absolute() or model.startswith((".", "~")) or model.count("/") != 1:
+        return None, f"folder not found: {p}"
+    else:
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(model, local_files_only=True))
+        except Exception as exc:  # not cached (or huggingface_hub missing): the same answer, never a download
+            return None, f"'{model}' is neither a folder nor in the local Hugging Face cache ({type(exc).__name__})"
+    index = folder / "model_index.json"
+    try:
+        name = json.loads(index.read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None, f"not a diffusers pipeline folder (no readable model_index.json): {folder}"
+    if name != IP2P_PIPELINE:
+        return None, f"model_index.json names {name!r}, not {IP2P_PIPELINE}: {folder}"
+    return folder, "ok"
+
+
 @TEACHERS.register("diffusers")
 class DiffusersTeacher(Teacher):
-    """StableDiffusionInstructPix2PixPipeline from local weights (``model`` = folder or cached hub id)."""
+    """StableDiffusionInstructPix2PixPipeline from local weights (``model`` = folder or cached hub id).
+
+    The data key holds the weights' content hash (not their path), the steps, guidance scales, batch, working
+    resolution and dtype; :meth:`provenance` adds the folder."""
 
     uses_prompt = True
 
@@ -141,9 +194,36 @@ class DiffusersTeacher(Teacher):
         device: str = "auto"
         dtype: str = "auto"
 
+    def __init__(self, params: plugins.Params, *, file: str | None = None) -> None:
+        super().__init__(params, file=file)
+        self._folder: Path | None = None
+        self._pipe: Any = None
+
+    def folder(self) -> Path:
+        """The local weights folder (ConfigError naming the concept file when there is none)."""
+        if self._folder is None:
+            folder, why = find_ip2p_folder(self.p.model)
+            if folder is None:
+                raise ConfigError(f"InstructPix2Pix weights not found locally ({why}); register them with `e2gan-bench "
+                                  "weights add instruct-pix2pix DIR`, pass --teacher-weights DIR, or point 'model' at a "
+                                  "folder (`e2gan-bench doctor --suite SUITE` lists what is missing)",
+                                  file=self.file, field="teacher.model", value=self.p.model)
+            self._folder = folder
+        return self._folder
+
+    def describe(self) -> dict[str, Any]:
+        d = self.p.model_dump(exclude={"model"})
+        d["weights_sha256"] = folder_digest(self.folder())
+        return d
+
+    def provenance(self) -> dict[str, Any]:
+        return {"teacher": type(self).__name__, "model": self.p.model, "folder": str(self.folder()), **self.describe()}
+
     # torch and diffusers are imported when a diffusion teacher runs: diffusers is an optional extra and the
     # procedural data path needs neither.
     def _pipeline(self):
+        if self._pipe is not None:  # loaded once per teacher: train, test and validation edits share it
+            return self._pipe
         try:
             import torch
             from diffusers import StableDiffusionInstructPix2PixPipeline
@@ -155,13 +235,14 @@ class DiffusersTeacher(Teacher):
                  "bfloat16": torch.bfloat16, "float32": torch.float32}[self.p.dtype]
         try:
             pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
-                self.p.model, torch_dtype=dtype, local_files_only=True, safety_checker=None)
+                str(self.folder()), torch_dtype=dtype, local_files_only=True, safety_checker=None)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"diffusion weights not found locally ({str(exc).splitlines()[0]}); "
                               "download them once with huggingface-cli or point 'model' at a folder",
                               file=self.file, field="teacher.model", value=self.p.model) from None
         pipe.set_progress_bar_config(disable=True)
-        return pipe.to(device), device
+        self._pipe = pipe.to(device), device
+        return self._pipe
 
     def edit(self, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
         import torch

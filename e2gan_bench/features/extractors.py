@@ -43,9 +43,22 @@ class ExtractorInfo:
 
 class FeatureExtractor:
     info: ExtractorInfo
+    device: str = "cpu"  # where its network runs now (:meth:`to`)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:  # uint8 N×H×W×3 -> float64 N×D
         raise NotImplementedError
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The modules :meth:`to` moves."""
+        return []
+
+    def to(self, device: str) -> FeatureExtractor:
+        """Run on ``device`` (cpu | cuda) from now on; moves the networks in place."""
+        if device != self.device:
+            for m in self.networks():
+                m.to(device)
+            self.device = device
+        return self
 
 
 EXTRACTORS: Registry[Callable[[], FeatureExtractor]] = Registry("feature_extractor")
@@ -76,14 +89,18 @@ class ResNet18RandomInit(FeatureExtractor):
         self.mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
         self.std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.model]
+
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> np.ndarray:
         out = []
         for s in range(0, len(images), self.batch):
             x = np.stack([np.asarray(Image.fromarray(im).resize((224, 224), Image.Resampling.BICUBIC), np.float32)
                           for im in images[s : s + self.batch]])
-            t = torch.from_numpy(x).permute(0, 3, 1, 2) / 255.0
-            out.append(self.model((t - self.mean) / self.std).double().numpy())
+            t = torch.from_numpy(x).permute(0, 3, 1, 2).to(self.device) / 255.0
+            mean, std = self.mean.to(self.device), self.std.to(self.device)
+            out.append(self.model((t - mean) / std).double().cpu().numpy())
         # fixed scale (not data-dependent): brings the mean activation on photos near Inception pool3's
         # (~0.3), so KID's cubic kernel sits in its usual range
         return np.concatenate(out) * FALLBACK_SCALE
@@ -117,8 +134,9 @@ def _npy_bytes(a: np.ndarray) -> bytes:
 class FeatureCache:
     """Features by content: ``cache_dir/features/<extractor>/<hash of images>-<weights>.npy``."""
 
-    def __init__(self, extractor: FeatureExtractor, cache_dir: Path | None) -> None:
+    def __init__(self, extractor: FeatureExtractor, cache_dir: Path | None, device: str = "cpu") -> None:
         self.ex = extractor
+        self.device = device
         self.cache = DiskCache(None if cache_dir is None else Path(cache_dir) / "features", extractor.info.name,
                                ".npy")
 
@@ -128,9 +146,10 @@ class FeatureCache:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         h = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:24]
-        key = f"{h}-{self.ex.info.weights.replace(':', '_')}"
-        return self.cache.get_or_compute(key, lambda: self.ex(images), lambda p: np.load(p, allow_pickle=False),
-                                         _npy_bytes)
+        # features computed on a GPU differ in the last bits: their own entries (CPU keys as before devices existed)
+        key = f"{h}-{self.ex.info.weights.replace(':', '_')}" + ("" if self.device == "cpu" else f"-{self.device}")
+        return self.cache.get_or_compute(key, lambda: self.ex.to(self.device)(images),
+                                         lambda p: np.load(p, allow_pickle=False), _npy_bytes)
 
 
 # ------------------------------------------------------------------------------------ clean-fid protocol
@@ -163,7 +182,7 @@ class CleanFidExtractor(FeatureExtractor):
         out = []
         for s in range(0, len(images), self.batch):
             x = np.stack([clean_resize(np.asarray(im)) for im in images[s : s + self.batch]])
-            out.append(self.features_resized(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()))
+            out.append(self.features_resized(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(self.device)))
         return np.concatenate(out) if out else np.zeros((0, 0))
 
 
@@ -207,6 +226,9 @@ class InceptionClean(CleanFidExtractor):
                                                  fallback=False), batch)
         self.weights = ref
         self.base = base
+
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.base]
 
 
 EXTRACTORS.add("inception-clean", InceptionClean)

@@ -6,6 +6,8 @@ Known weights:
   translation of TensorFlow's 2015-12-05 Inception graph), used by the ``inception-clean`` FID/KID extractor.
 * ``alexnet``: torchvision's ImageNet AlexNet ``alexnet-owt-7be5be79.pth``, the LPIPS backbone.
 * ``clip``: a local folder of a Hugging Face CLIP model (e.g. ``openai/clip-vit-base-patch32``), for CLIP score.
+* ``instruct-pix2pix``: a local diffusers InstructPix2Pix folder (``timbrooks/instruct-pix2pix``), the weights of the
+  ``diffusers`` teacher (the data key holds the whole folder's content hash, :mod:`e2gan_bench.data.teachers`).
 
 The registry is ``weights.json`` in ``$E2GAN_BENCH_HOME`` (default ``$XDG_CACHE_HOME/e2gan-bench``, else
 ``~/.cache/e2gan-bench``), filled by
@@ -32,6 +34,7 @@ from e2gan_bench.errors import UserError
 from e2gan_bench.util import sha256_file
 
 CLIP_REPOS = ("openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16", "openai/clip-vit-large-patch14")
+IP2P_REPOS = ("timbrooks/instruct-pix2pix",)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,12 @@ KNOWN: dict[str, KnownWeights] = {
         "clip", "model.safetensors", None, None,
         "a local Hugging Face CLIP model folder (config.json + model.safetensors + tokenizer/processor files)",
         "Hugging Face hub cache (" + ", ".join(CLIP_REPOS) + "), local files only",
+        folder=True,
+    ),
+    "instruct-pix2pix": KnownWeights(
+        "instruct-pix2pix", "unet/diffusion_pytorch_model.safetensors", None, None,
+        "a local diffusers InstructPix2Pix folder (e.g. timbrooks/instruct-pix2pix): the `diffusers` teacher",
+        "Hugging Face hub cache (" + ", ".join(IP2P_REPOS) + "), local files only",
         folder=True,
     ),
 }
@@ -181,11 +190,54 @@ def clip_weights_file(folder: Path) -> Path:
     return w
 
 
+def ip2p_weights_file(folder: Path) -> Path:
+    """Validate a diffusers InstructPix2Pix folder (model_index.json naming the pipeline, its components, a UNet with
+    8 input channels and safetensors weights); returns the UNet's weights file (the part InstructPix2Pix trained)."""
+    folder = Path(folder)
+    index = folder / "model_index.json"
+    try:
+        conf = json.loads(index.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"not a diffusers pipeline folder (model_index.json: {type(exc).__name__})", file=str(folder)) \
+            from None
+    if not isinstance(conf, dict) or conf.get("_class_name") != "StableDiffusionInstructPix2PixPipeline":
+        raise UserError("model_index.json does not name an InstructPix2Pix pipeline", file=str(index),
+                        field="_class_name", value=conf.get("_class_name") if isinstance(conf, dict) else None,
+                        allowed="StableDiffusionInstructPix2PixPipeline")
+    for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+        if not (folder / part).is_dir():
+            raise UserError(f"InstructPix2Pix folder lacks its {part}/ component", file=str(folder))
+    try:
+        unet = json.loads((folder / "unet" / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"unet/config.json unreadable ({type(exc).__name__})", file=str(folder)) from None
+    if unet.get("in_channels") != 8:
+        raise UserError("not an InstructPix2Pix UNet (it takes 8 input channels: latents + image latents)",
+                        file=str(folder / "unet" / "config.json"), field="in_channels", value=unet.get("in_channels"))
+    w = next((folder / "unet" / n for n in ("diffusion_pytorch_model.safetensors",
+                                              "diffusion_pytorch_model.fp16.safetensors")
+              if (folder / "unet" / n).is_file()), None)
+    if w is None:
+        raise UserError("unet/diffusion_pytorch_model.safetensors missing (only safetensors weights are accepted)",
+                        file=str(folder))
+    try:
+        with safe_open(str(w), framework="pt") as f:
+            next(iter(f.keys()))
+    except Exception as exc:  # truncated / not a safetensors file / empty
+        raise UserError(f"cannot read UNet weights ({type(exc).__name__}: {exc})".replace("\n", " "), file=str(w)) \
+            from None
+    return w
+
+
+def _folder_file(kw: KnownWeights, folder: Path) -> Path:
+    return ip2p_weights_file(folder) if kw.name == "instruct-pix2pix" else clip_weights_file(folder)
+
+
 def _target_file(kw: KnownWeights, path: Path) -> Path:
     if kw.folder:
         if not path.is_dir():
             raise UserError(f"'{kw.name}' weights must be a model folder", file=str(path))
-        return clip_weights_file(path)
+        return _folder_file(kw, path)
     if not path.is_file():
         raise UserError(f"'{kw.name}' weights must be a file ({kw.filename})", file=str(path))
     return path
@@ -219,7 +271,7 @@ def _check_loads(kw: KnownWeights, file: Path) -> None:
             torchvision.models.alexnet(weights=None).load_state_dict(sd)
         except Exception as exc:  # junk, truncated, or another network's weights
             raise bad("a torchvision AlexNet state dict", exc) from None
-    # clip: the folder and its safetensors weights were checked by clip_weights_file
+    # clip, instruct-pix2pix: the folder and its safetensors weights were checked by _folder_file
 
 
 def add(name: str, path: str | Path) -> WeightRef:
@@ -297,14 +349,15 @@ def _cache_candidates(name: str) -> list[tuple[Path, str]]:
         out.append((d / KNOWN["inception"].filename, "clean-fid cache"))
     elif name == "alexnet":
         out.append((Path(torch.hub.get_dir()) / "checkpoints" / KNOWN["alexnet"].filename, "torch hub cache"))
-    elif name == "clip":
+    elif name in ("clip", "instruct-pix2pix"):
         try:  # huggingface_hub comes with transformers, which the core does not need: optional
             from huggingface_hub import try_to_load_from_cache
         except ImportError:
             return out
-        for repo in CLIP_REPOS:
+        repos, marker = (CLIP_REPOS, "config.json") if name == "clip" else (IP2P_REPOS, "model_index.json")
+        for repo in repos:
             try:
-                p = try_to_load_from_cache(repo, "config.json")
+                p = try_to_load_from_cache(repo, marker)
             except Exception:
                 continue
             if isinstance(p, str) and Path(p).is_file():
@@ -316,7 +369,7 @@ def _from_caches(name: str, kw: KnownWeights) -> tuple[WeightRef | None, list[st
     notes = []
     for p, source in _cache_candidates(name):
         try:
-            file = clip_weights_file(p) if kw.folder else p
+            file = _folder_file(kw, p) if kw.folder else p
         except UserError as exc:
             notes.append(f"{source}: {exc.line()}")
             continue

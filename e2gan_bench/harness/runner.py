@@ -1,10 +1,13 @@
-"""The local executor: trains what is not trained yet, evaluates what has no up-to-date evaluation, skips the
-rest (resume). Training and evaluation are separate steps: a run is evaluated from its stored artifact, so
+"""The runner: trains what is not trained yet, evaluates what has no up-to-date evaluation, skips the rest
+(resume); the runs are computed by an executor (``harness/executors.py``: in this process, worker processes or Ray).
+Training and evaluation are separate steps: a run is evaluated from its stored artifact, so
 re-scoring under new metric backends (``e2gan-bench evaluate``) never retrains."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
 import io
 import json
 import shutil
@@ -12,6 +15,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from e2gan_bench.cache import atomic_write_bytes, atomic_write_text, write_json
 from e2gan_bench.data.dataset import build_dataset
 from e2gan_bench.errors import CheckpointError, UserError
+from e2gan_bench.harness.executors import Executor, LocalExecutor
 from e2gan_bench.harness.spec import RunSpec
 from e2gan_bench.harness.store import POLL_SECONDS, TRAINING, ResultsStore
 from e2gan_bench.metrics.evaluate import EvaluationPlan, evaluate, plan_evaluation, sample_grid
@@ -68,9 +73,9 @@ class _Plans:
         self._plans: dict[str, EvaluationPlan] = {}
 
     def __call__(self, s: RunSpec) -> EvaluationPlan:
-        k = s.eval.model_dump_json()
+        k = s.eval.model_dump_json() + s.device
         if k not in self._plans:
-            self._plans[k] = plan_evaluation(s.eval)
+            self._plans[k] = plan_evaluation(s.eval, device=s.device)
         return self._plans[k]
 
 
@@ -87,14 +92,18 @@ def _reason(exc: BaseException) -> str:
 
 
 def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, console: Console, *, fail_fast: bool = False,
-              train: bool = True, force: bool = False) -> Counts:
+              train: bool = True, force: bool = False, executor: Executor | None = None) -> Counts:
     """Bring every spec's record up to date. ``train=False`` (``evaluate``): never train, count runs without an
     artifact as untrained. ``force``: evaluate again even when the stored evaluation is current.
 
     Other processes may work on the same store: each run is claimed before it is computed (a run another process
     holds is put back and looked at again later, when it is usually finished), so no run is computed twice. A run
     that fails (a diverged training, a bug) is stored as a ``failed`` record with its reason, and the suite goes
-    on; running again retries it."""
+    on; running again retries it.
+
+    ``executor`` (default: :class:`LocalExecutor`, in this process) computes the runs; the base models are trained
+    first, here, and the bookkeeping (claims, counts, failed records, progress) stays in this process
+    (``harness/executors.py``)."""
     store.clean_staging()
     plans = _Plans()
     counts = Counts(total=len(specs))
@@ -115,71 +124,162 @@ def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, consol
     if not todo:
         return counts
     encoder = CachedPromptEncoder(default_encoder(), cache_dir)
+    ex = executor or LocalExecutor()
     with _progress(console) as progress:
         overall = progress.add_task("runs", total=len(todo))
         bases, broken = _bases(todo, store, cache_dir, encoder, progress, train, fail_fast)
+        ex.use_gpus = any(getattr(s, "device", "cpu") != "cpu" for s in todo)
+        compute = functools.partial(_compute, ctx=_Context(store, encoder, plans, bases)) if ex.in_process else _compute
         queue, waiting = deque(todo), []
-        while queue or waiting:
-            if not queue:  # the rest is being computed by other processes: look again in a moment
-                time.sleep(POLL_SECONDS)
-                queue.extend(waiting)
-                waiting.clear()
-            s = queue.popleft()
-            if not store.try_claim(f"run:{s.key}"):
-                waiting.append(s)
-                continue
-            try:
-                rec = store.get(s.key)
-                if _current(rec, plans(s)) and (not force or rec != seen[s.key]):  # done by another process
-                    store.link(s.suite, s.key, s.method.name)
-                    counts.cached += 1
-                    progress.advance(overall)
-                    continue
-                if not train and not store.has_artifacts(s.train_key):
-                    counts.untrained += 1
-                    progress.advance(overall)
-                    continue
-                if s.base_key in broken and not store.has_artifacts(s.train_key):
-                    _count_failure(s, store, cache_dir, plans(s), progress, counts, broken[s.base_key], None)
-                    progress.advance(overall)
-                    continue
-                _run_counted(s, store, cache_dir, encoder, bases, plans(s), progress, counts, fail_fast)
-            finally:
+        running: dict[Future, tuple[RunSpec, TaskID, bool]] = {}  # submitted runs, under this process's claim
+        try:
+            with ex:
+                if not ex.in_process:
+                    progress.console.print(f"executor: {ex.describe()}")
+                while queue or waiting or running:
+                    if not queue and waiting:  # the rest is being computed by other processes: look again
+                        if not running:
+                            time.sleep(POLL_SECONDS)
+                        queue.extend(waiting)
+                        waiting.clear()
+                    while queue and len(running) < ex.slots:
+                        s = queue.popleft()
+                        if not store.try_claim(f"run:{s.key}"):
+                            waiting.append(s)
+                            continue
+                        submitted = False
+                        try:
+                            rec = store.get(s.key)
+                            if _current(rec, plans(s)) and (not force or rec != seen[s.key]):  # done by another process
+                                store.link(s.suite, s.key, s.method.name)
+                                counts.cached += 1
+                            elif not train and not store.has_artifacts(s.train_key):
+                                counts.untrained += 1
+                            elif s.base_key in broken and not store.has_artifacts(s.train_key):
+                                _count_failure(s, store, cache_dir, plans(s), progress, counts, broken[s.base_key],
+                                               None)
+                            else:
+                                fut, task, trained = _submit(ex, compute, s, store, cache_dir, progress, fail_fast)
+                                running[fut] = (s, task, trained)
+                                submitted = True
+                        finally:
+                            if not submitted:
+                                store.release(f"run:{s.key}")
+                        if not submitted:
+                            progress.advance(overall)
+                    if running:
+                        done, _ = wait(list(running), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            s, task, trained = running.pop(fut)
+                            try:
+                                _finish(ex, fut, s, task, trained, store, cache_dir, plans(s), progress, counts)
+                            finally:
+                                store.release(f"run:{s.key}")
+                            progress.advance(overall)
+        finally:  # an error or Ctrl-C: the executor has stopped its workers; their runs are free again
+            for s, _, _ in running.values():
                 store.release(f"run:{s.key}")
-            progress.advance(overall)
     return counts
 
 
-def _run_counted(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPromptEncoder,
-                 bases: dict[str, BaseCheckpoint], plan: EvaluationPlan, progress: Progress, counts: Counts,
-                 fail_fast: bool) -> None:
-    """Run one spec under its claim; count it; a failure becomes a ``failed`` record (the suite goes on)."""
+@dataclass(frozen=True)
+class _Job:
+    """One run for a worker: picklable, small (the base model is read from the store's cache by its key)."""
+
+    spec: RunSpec
+    root: str
+    cache_dir: str
+    fail_fast: bool
+
+
+@dataclass
+class _Outcome:
+    record: RunRecord | None
+    reason: str | None = None
+    trace: str | None = None
+
+
+@dataclass
+class _Context:
+    """What a process keeps between its runs: the store, the prompt encoder, evaluation plans, base models."""
+
+    store: ResultsStore
+    encoder: CachedPromptEncoder
+    plans: _Plans
+    bases: dict[str, BaseCheckpoint]
+
+
+_WORKER_CONTEXTS: dict[tuple[str, str], _Context] = {}
+
+
+def _worker_context(root: str, cache_dir: str) -> _Context:
+    key = (root, cache_dir)
+    if key not in _WORKER_CONTEXTS:
+        _WORKER_CONTEXTS[key] = _Context(ResultsStore(Path(root)), CachedPromptEncoder(default_encoder(),
+                                         Path(cache_dir)), _Plans(), {})
+    return _WORKER_CONTEXTS[key]
+
+
+def _compute(job: _Job, on_step: Callable[[int], None] | None, ctx: _Context | None = None) -> _Outcome:
+    """Compute one run (train if needed, evaluate, commit into the store) — in the driver or in a worker. A failure
+    becomes an outcome with its reason (the driver records it); bad input, a failing disk and Ctrl-C raise."""
+    s = job.spec
+    ctx = ctx or _worker_context(job.root, job.cache_dir)
+    if s.base_key is not None and s.base_key not in ctx.bases:
+        found = load_base(Path(job.cache_dir), s.base_key)  # trained by the driver before any run was submitted
+        if found is not None:
+            ctx.bases[s.base_key] = found
+    try:
+        rec = run_one(s, ctx.store, Path(job.cache_dir), ctx.encoder, ctx.bases.get(s.base_key), ctx.plans(s),
+                      on_step=on_step or _fault_step)
+        return _Outcome(rec)
+    except (UserError, KeyboardInterrupt, OSError):  # bad input, Ctrl-C, a failing disk: stop, one line
+        raise
+    except Exception as exc:  # a diverged training, a bug or a numerical failure in one run: record it, go on
+        if job.fail_fast:
+            raise
+        return _Outcome(None, _reason(exc), traceback.format_exc())
+
+
+def _fault_step(i: int) -> None:
+    fault_point("train-step")
+
+
+def _submit(ex: Executor, compute: Callable, s: RunSpec, store: ResultsStore, cache_dir: Path, progress: Progress,
+            fail_fast: bool) -> tuple[Future, TaskID, bool]:
+    """Hand one claimed run to the executor, with a progress line (per step in this process, running elsewhere)."""
     trained = store.has_artifacts(s.train_key)
     steps = 1 if trained else max(1, s.method.budget.steps)
-    task = progress.add_task(("evaluate " if trained else "") + s.label, total=steps)
+    label = ("evaluate " if trained else "") + s.label
+    task = progress.add_task(label if ex.in_process else f"{label} ({ex.name})", total=steps if ex.in_process else None)
 
     def on_step(i: int) -> None:
         fault_point("train-step")
         progress.advance(task)
 
-    rec: RunRecord | None = None
-    try:
-        rec = run_one(s, store, cache_dir, encoder, bases.get(s.base_key), plan, on_step=on_step)
-        if trained:
-            counts.reevaluated += 1
-        else:
-            counts.done += 1
-    except (UserError, KeyboardInterrupt, OSError):  # bad input, Ctrl-C, a failing disk: stop, one line
-        raise
-    except Exception as exc:  # a diverged training, a bug or a numerical failure in one run: record it, go on
-        if fail_fast:
-            raise
-        _count_failure(s, store, cache_dir, plan, progress, counts, _reason(exc), traceback.format_exc())
-    progress.update(task, completed=steps, visible=False)
-    if rec is not None:
-        progress.console.print(f"  {s.label}: " + "  ".join(
-            f"{m} {rec.value(m):{fmt}}" for m, fmt in (("psnr", ".2f"), ("kid", ".4f"), ("train_seconds", ".1f"))
-            if rec.value(m) is not None))
+    job = _Job(dataclasses.replace(s, base=None), str(store.root), str(cache_dir), fail_fast)
+    return ex.submit(compute, job, on_step), task, trained
+
+
+def _finish(ex: Executor, fut: Future, s: RunSpec, task: TaskID, trained: bool, store: ResultsStore, cache_dir: Path,
+            plan: EvaluationPlan, progress: Progress, counts: Counts) -> None:
+    """Count a finished run and print it; a failure becomes a ``failed`` record (the suite goes on)."""
+    progress.update(task, total=1, completed=1, visible=False)
+    exc = fut.exception()
+    if exc is not None:  # raised in the run (fail-fast, bad input, a failing disk) or a worker lost: stop
+        raise ex.unwrap(exc)
+    out: _Outcome = fut.result()
+    rec = out.record
+    if rec is None:
+        _count_failure(s, store, cache_dir, plan, progress, counts, out.reason or "failed", out.trace)
+        return
+    if trained:
+        counts.reevaluated += 1
+    else:
+        counts.done += 1
+    progress.console.print(f"  {s.label}: " + "  ".join(
+        f"{m} {rec.value(m):{fmt}}" for m, fmt in (("psnr", ".2f"), ("kid", ".4f"), ("train_seconds", ".1f"))
+        if rec.value(m) is not None))
 
 
 def _count_failure(s: RunSpec, store: ResultsStore, cache_dir: Path, plan: EvaluationPlan, progress: Progress,
@@ -197,7 +297,7 @@ def _count_failure(s: RunSpec, store: ResultsStore, cache_dir: Path, plan: Evalu
         return
     rec = RunRecord(key=s.key, train_key=s.train_key, eval_key=plan.key, concept=s.concept.name, method=s.method.name,
                     seed=s.seed, reference=s.method.reference, status="failed", error=reason,
-                    provenance=environment())
+                    provenance={**environment(s.device), "precision": s.method.budget.precision})
     staged = store.staging(s.key)
     try:
         write_json(staged / "config.json", s.config())
@@ -258,7 +358,7 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
                 with store.new_artifacts(s.train_key) as staged:
                     outcome = run_method(s.method, ds, emb, s.seed, s.model_kwargs, s.ndf, staged,
                                          base_state=base.state if base is not None else None, on_step=on_step,
-                                         curve=s.curve)
+                                         curve=s.curve, device=s.device)
                     summary = training_summary(outcome)
                     write_json(staged / TRAINING, summary)
                     write_json(staged / "config.json", s.config())
@@ -268,7 +368,7 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
                         atomic_write_text(staged / "val_curve.csv", _csv(summary["val_curve"]["points"]))
     summary = store.training(s.train_key)
     G = load_generator(s.method, s.model_kwargs, s.seed, store.artifact_dir(s.train_key), summary,
-                       base.state if base is not None else None)
+                       base.state if base is not None else None).to(s.device)
     ev = evaluate(plan, G, ds, emb, arch=s.method.arch, model_kwargs=s.model_kwargs, training=summary,
                   cache_dir=cache_dir)
     fault_point("evaluate")
@@ -279,7 +379,8 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
         total_params=summary.get("total_params"), n_train_used=summary.get("n_train_used"), n_test=len(ev.outputs),
         eval_seconds=ev.seconds, val_curve=summary.get("val_curve"),
         backends={**ev.backends, "text_encoder": f"{encoder.info.name}@{encoder.info.weights}"},
-        provenance={**environment(), "data": ds.provenance, "base": s.base_key,
+        provenance={**environment(s.device), "precision": s.method.budget.precision,
+                    "trained_on": summary.get("device", "cpu"), "data": ds.provenance, "base": s.base_key,
                     "text_encoder": encoder.info.__dict__},
         details={**summary.get("details", {}), **ev.details, "artifacts": summary.get("artifacts", [])},
     )

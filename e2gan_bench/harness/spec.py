@@ -20,7 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from e2gan_bench.cache import default_home
-from e2gan_bench.config import BaseSpec, Concept, CurveSpec, EvalSpec, Method, MethodEntry, Suite, deep_merge, validate
+from e2gan_bench.config import (
+    CONCEPT_LABELS,
+    BaseSpec,
+    Concept,
+    CurveSpec,
+    EvalSpec,
+    Method,
+    MethodEntry,
+    Suite,
+    deep_merge,
+    validate,
+)
 from e2gan_bench.data.dataset import DataSettings, dataset_key
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.metrics.evaluate import metrics_for
@@ -31,7 +42,7 @@ from e2gan_bench.resources import Catalog, find_suite
 from e2gan_bench.training.base import BasePlan, select_base_concepts
 from e2gan_bench.training.rank_search import RANK_SEARCHES
 from e2gan_bench.training.selection import DATA_SELECTORS
-from e2gan_bench.util import code_version, content_key
+from e2gan_bench.util import code_version, content_key, resolve_device
 
 #: default model sizes when a suite does not set them (CPU-sized)
 DEFAULT_MODEL: dict[str, dict[str, Any]] = {
@@ -62,6 +73,7 @@ class RunSpec:
     train_key: str
     key: str
     curve: CurveSpec = CurveSpec()
+    device: str = "cpu"  # resolved: cpu | cuda (training and evaluation run there)
 
     @property
     def label(self) -> str:
@@ -73,7 +85,7 @@ class RunSpec:
                 "method": self.method.model_dump(), "seed": self.seed, "data": self.data.__dict__,
                 "data_key": self.data_key, "model": self.model_kwargs, "ndf": self.ndf,
                 "eval": self.eval.model_dump(), "base": self.base_key, "train_key": self.train_key, "key": self.key,
-                "curve": self.curve.model_dump()}
+                "curve": self.curve.model_dump(), "device": self.device}
 
     @classmethod
     def from_config(cls, d: dict[str, Any], *, file: str) -> RunSpec:
@@ -82,7 +94,8 @@ class RunSpec:
             return cls(d["suite"], Concept.model_validate(d["concept"]), d["concept_file"],
                        Method.model_validate(d["method"]), int(d["seed"]), DataSettings(**d["data"]), d["data_key"],
                        dict(d["model"]), int(d["ndf"]), EvalSpec.model_validate(d["eval"]), None, d["base"],
-                       d["train_key"], d["key"], CurveSpec.model_validate(d.get("curve", {"points": 0})))
+                       d["train_key"], d["key"], CurveSpec.model_validate(d.get("curve", {"points": 0})),
+                       str(d.get("device", "cpu")))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"stored run configuration from an older version or damaged ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:100]}); run its suite again", file=file) from None
@@ -102,13 +115,20 @@ def check_plugins(method: Method, *, file: str, prefix: str) -> None:
                  offered={"features": method.data.features}, offered_field=f"{prefix}.data")
 
 
-def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, encoder: CachedPromptEncoder) -> BasePlan:
+def device_part(device: str) -> tuple[dict[str, str], ...]:
+    """What the device adds to a key: nothing on the CPU (CPU keys are those of the code before devices existed,
+    so existing stores stay valid), the device type elsewhere (numbers differ across devices)."""
+    return () if device == "cpu" else ({"device": device},)
+
+
+def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, encoder: CachedPromptEncoder,
+               device: str = "cpu") -> BasePlan:
     for i, n in enumerate(spec.concepts):
         catalog.concept(n, file=suite_file, field=f"base.concepts[{i}]")
     if spec.pool:
         pool_names = [catalog.concept(n, file=suite_file, field=f"base.pool[{i}]").name for i, n in enumerate(spec.pool)]
     else:  # every concept of the bank that the suite does not evaluate: targets stay unseen
-        pool_names = [n for n in catalog.concept_names() if n not in suite.concepts]
+        pool_names = [n for n in catalog.bank_names() if n not in suite.concepts]
     pool = [catalog.concept(n) for n in pool_names]
     names = select_base_concepts(spec, pool, encoder, file=suite_file)
     concepts = tuple(catalog.concept(n, file=suite_file, field="base.concepts") for n in names)
@@ -119,8 +139,9 @@ def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, 
     enc = encoder.info
     # the key depends on which concepts were chosen, not on how: same concepts, same base model
     key = content_key("base", spec.budget.model_dump(), spec.seed, keys, [c.prompt for c in concepts], mk, ndf,
-                      enc.name, enc.weights, code_version("models", "training/trainer", "training/base"))
-    return BasePlan(spec, concepts, settings, keys, mk, ndf, key)
+                      enc.name, enc.weights, code_version("models", "training/trainer", "training/base"),
+                      *device_part(device))
+    return BasePlan(spec, concepts, settings, keys, mk, ndf, key, device)
 
 
 def resolve_methods(suite: Suite, catalog: Catalog, suite_file: str) -> list[Method]:
@@ -143,8 +164,12 @@ def resolve_methods(suite: Suite, catalog: Catalog, suite_file: str) -> list[Met
     return methods
 
 
-def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Path | None = None) -> list[RunSpec]:
-    """Every run of the suite, in (concept, method, seed) order."""
+def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Path | None = None,
+                 device: str | None = None) -> list[RunSpec]:
+    """Every run of the suite, in (concept, method, seed) order, on ``device`` (cpu | cuda; default: the suite's
+    ``device:``, resolved; whether that device is here is checked where runs are computed, not here: keys and
+    reports need no GPU)."""
+    device = device or resolve_device(suite.device, field="device", file=suite_file, require=False)
     methods = resolve_methods(suite, catalog, suite_file)
     metrics_for(suite.eval, file=suite_file)  # metric parameters are checked before anything runs
     names = [m.name for m in methods]
@@ -161,7 +186,7 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
                         prefix=f"methods[{i}].base")
         k = spec.model_dump_json()
         if k not in plans:
-            plans[k] = _base_plan(suite, spec, catalog, suite_file, encoder)
+            plans[k] = _base_plan(suite, spec, catalog, suite_file, encoder, device)
         return plans[k]
 
     base_plans = {m.name: plan_for(m, i) for i, m in enumerate(methods) if m.init == "base"}
@@ -186,12 +211,13 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
             curve = suite.curve.model_copy(update={"lpips": suite.curve.lpips and suite.eval.lpips})
             for seed in suite.seeds:
                 train_key = content_key(
-                    "train", concept.model_dump(), dkey, method.model_dump(exclude={"name", "description"}), seed, mk,
+                    "train", concept.model_dump(exclude=CONCEPT_LABELS), dkey,
+                    method.model_dump(exclude={"name", "description"}), seed, mk,
                     ndf, base.key if base else None, enc.name, enc.weights, code_version(*TRAIN_CODE),
-                    curve.model_dump(), n=20)
+                    curve.model_dump(), *device_part(device), n=20)
                 key = content_key("run", train_key, suite.eval.model_dump(), n=20)
                 specs.append(RunSpec(suite.name, concept, cfile, method, seed, settings, dkey, mk, ndf, suite.eval,
-                                     base, base.key if base else None, train_key, key, curve))
+                                     base, base.key if base else None, train_key, key, curve, device))
     return specs
 
 

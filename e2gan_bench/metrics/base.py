@@ -20,17 +20,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import torch
 
 from e2gan_bench import plugins
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.errors import ConfigError
-from e2gan_bench.features.extractors import FeatureCache, FeatureExtractor, get_extractor
 from e2gan_bench.record import RunRecord
 from e2gan_bench.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+    from e2gan_bench.features.extractors import FeatureExtractor
 
 
 @dataclass(frozen=True)
@@ -97,15 +100,20 @@ class EvalContext:
     training: dict[str, Any]  # measurements stored with the trained artifact (training.json)
     details: dict[str, Any] = field(default_factory=dict)  # metrics may leave details for the record
     _features: tuple[np.ndarray, np.ndarray] | None = None
+    device: str = "cpu"  # where feature networks run (cpu | cuda); the generator is already there
 
     def extractor(self) -> FeatureExtractor:
         """The FID/KID feature extractor of this evaluation (real Inception when registered, else the fallback)."""
+        from e2gan_bench.features.extractors import get_extractor  # torchvision: not imported by report or --help
+
         return get_extractor("auto")
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
         """(output features, target features) of :meth:`extractor`, computed once (and cached on disk)."""
         if self._features is None:
-            cache = FeatureCache(self.extractor(), self.cache_dir)
+            from e2gan_bench.features.extractors import FeatureCache  # torchvision: not imported by report or --help
+
+            cache = FeatureCache(self.extractor(), self.cache_dir, device=self.device)
             self._features = (cache(self.outputs), cache(self.targets))
         return self._features
 

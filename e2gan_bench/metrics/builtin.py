@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from e2gan_bench.cache import DiskCache, json_text, read_json
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.errors import UserError
-from e2gan_bench.features import weights
-from e2gan_bench.features.clip import NO_WEIGHTS, backend_label, clip_scorer_with_reason
-from e2gan_bench.features.extractors import get_extractor
 from e2gan_bench.metrics.base import Backend, EvalContext, Metric, MetricUnavailable, Tolerance, register_metric
-from e2gan_bench.metrics.latency import PROXY_LABEL, latency_key, measure_latency
-from e2gan_bench.metrics.perceptual import get_lpips, lpips_backend
-from e2gan_bench.metrics.quality import fid_from_features, kid_from_features, psnr, ssim
+
+if TYPE_CHECKING:
+    from e2gan_bench.features import weights
+
+# The backends (torch, torchvision, torchmetrics, lpips, peft, ONNX) are imported inside resolve() and compute():
+# a metric's definition (name, direction, format, gate) is all that `report`, `compare`, `metrics list` and
+# `--help` need, and importing the backends takes seconds.
 
 
 def _weights(ref: weights.WeightRef) -> dict[str, str]:
@@ -34,6 +35,9 @@ class _FeatureDistance(Metric):
     compare_also = ("resize",)
 
     def resolve(self, spec: EvalSpec) -> Backend:
+        from e2gan_bench.features import weights
+        from e2gan_bench.features.extractors import get_extractor
+
         info = get_extractor("auto").info
         label, extra = f"{info.name}@{info.weights}", {"resize": info.resize}
         ref, why = weights.resolve_with_reason("inception")
@@ -55,6 +59,8 @@ class KID(_FeatureDistance):
                      "depends on the extractor: relative only")
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
+        from e2gan_bench.metrics.quality import kid_from_features
+
         f_out, f_tgt = ctx.features()
         kid, std = kid_from_features(f_out, f_tgt, ctx.spec.kid_subsets, ctx.spec.kid_subset_size)
         return {"kid": kid, "kid_std": std}
@@ -70,6 +76,8 @@ class FID(_FeatureDistance):
                      "paired noise is smaller than KID's")
 
     def compute(self, ctx: EvalContext) -> float:
+        from e2gan_bench.metrics.quality import fid_from_features
+
         return fid_from_features(*ctx.features())
 
 
@@ -86,6 +94,8 @@ class PSNR(Metric):
         return Backend("torchmetrics")
 
     def compute(self, ctx: EvalContext) -> float:
+        from e2gan_bench.metrics.quality import psnr
+
         return psnr(ctx.outputs, ctx.targets)
 
 
@@ -101,6 +111,8 @@ class SSIM(Metric):
         return Backend("torchmetrics")
 
     def compute(self, ctx: EvalContext) -> float:
+        from e2gan_bench.metrics.quality import ssim
+
         return ssim(ctx.outputs, ctx.targets)
 
 
@@ -117,6 +129,8 @@ class LPIPS(Metric):
         return spec.lpips
 
     def resolve(self, spec: EvalSpec) -> Backend:
+        from e2gan_bench.metrics.perceptual import lpips_backend
+
         label, ref, why = lpips_backend()
         if ref is None:
             return Backend(label, fallback=True, why=f"AlexNet weights: {why}",
@@ -124,7 +138,9 @@ class LPIPS(Metric):
         return Backend(label, weights=_weights(ref))
 
     def compute(self, ctx: EvalContext) -> float:
-        return get_lpips()(ctx.outputs, ctx.targets)
+        from e2gan_bench.metrics.perceptual import get_lpips
+
+        return get_lpips()(ctx.outputs, ctx.targets, device=ctx.device)
 
 
 @register_metric
@@ -141,6 +157,9 @@ class ClipScore(Metric):
         return spec.clip
 
     def resolve(self, spec: EvalSpec) -> Backend:
+        from e2gan_bench.features import weights
+        from e2gan_bench.features.clip import NO_WEIGHTS, backend_label
+
         try:
             ref, why = weights.resolve_with_reason("clip")
         except Exception as exc:  # e.g. an unreadable weight registry: CLIP is optional, say why
@@ -151,6 +170,8 @@ class ClipScore(Metric):
         return Backend(backend_label(ref), weights=_weights(ref), note="model loaded at first use")
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
+        from e2gan_bench.features.clip import clip_scorer_with_reason
+
         scorer, why = clip_scorer_with_reason()
         if scorer is None:
             raise MetricUnavailable(why.removeprefix("n/a: "))
@@ -255,6 +276,8 @@ class Latency(Metric):
             ort = version("onnxruntime")
         except PackageNotFoundError:
             return Backend("n/a: onnxruntime not installed", fallback=True, available=False)
+        from e2gan_bench.metrics.latency import PROXY_LABEL
+
         return Backend(f"onnxruntime-{ort} cpu {spec.latency_threads} thread(s) opt=all (desktop proxy for mobile "
                        "latency)", note=PROXY_LABEL)
 
@@ -263,6 +286,8 @@ class Latency(Metric):
         failure to export, check or time the generator is recorded as ``n/a: <why>``, never an empty value."""
         if ctx.generator is None or ctx.arch == "identity":
             raise MetricUnavailable(f"nothing to time: the {ctx.arch} architecture has no network")
+        from e2gan_bench.metrics.latency import latency_key, measure_latency
+
         spec = ctx.spec
         key = latency_key(ctx.arch, ctx.model_kwargs, ctx.resolution, spec.latency_threads, "all")
         cache = DiskCache(ctx.cache_dir, "latency", ".json")

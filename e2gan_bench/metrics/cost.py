@@ -76,3 +76,28 @@ def step_peak_tensor_bytes(step: Callable[[], None], modules: Sequence[torch.nn.
     with mode:
         step()
     return {**before, "step_peak": mode.peak, "total": sum(before.values()) + mode.peak}
+
+
+#: The backend label of ``peak_memory_bytes`` measured on a GPU (:func:`step_peak_cuda_bytes`): the CUDA caching
+#: allocator's peak, which also counts what else lives on the GPU (the training data) — not comparable with the
+#: CPU's tensor count, so the label differs.
+CUDA_PEAK_LABEL = "torch.cuda.max_memory_allocated (peak allocated during the second step)"
+
+
+def step_peak_cuda_bytes(step: Callable[[], None], modules: Sequence[torch.nn.Module],
+                         optimizers: Sequence[torch.optim.Optimizer]) -> dict[str, int]:
+    """Peak GPU memory of one training step: ``torch.cuda.max_memory_allocated`` over the step, its statistics
+    reset just before it, with the bytes of parameters, gradients and optimizer state that existed before it."""
+    params = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
+    state = [v for o in optimizers for st in o.state.values() for v in st.values() if isinstance(v, torch.Tensor)]
+    device = params[0].device if params else torch.device("cuda")
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    start = torch.cuda.memory_allocated(device)
+    step()
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device)
+    return {"parameters": _tensor_bytes(params), "gradients": _tensor_bytes(grads),
+            "optimizer_state": _tensor_bytes(state), "allocated_before": start, "step_peak": peak - start,
+            "total": peak}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class EvaluationPlan:
     metrics: tuple[Metric, ...]
     backends: dict[str, Backend]
     key: str
+    device: str = "cpu"  # where the generator and the feature networks run (cpu | cuda)
 
 
 def metrics_for(spec: EvalSpec, *, file: str | None = None) -> list[Metric]:
@@ -52,12 +53,24 @@ def metrics_for(spec: EvalSpec, *, file: str | None = None) -> list[Metric]:
     return [m for m in metrics if m.enabled(spec)]
 
 
-def plan_evaluation(spec: EvalSpec, *, file: str | None = None) -> EvaluationPlan:
+def on_device(label: str, device: str) -> str:
+    """A backend label with the device it ran on: unchanged on the CPU (the labels and keys of CPU runs are
+    those from before devices existed), ``label [cuda]`` elsewhere — numbers from different devices then never
+    share a label, so reports never average or compare them as one."""
+    if device == "cpu" or label.startswith("n/a"):
+        return label
+    return f"{label} [{device}]"
+
+
+def plan_evaluation(spec: EvalSpec, *, file: str | None = None, device: str = "cpu") -> EvaluationPlan:
     metrics = metrics_for(spec, file=file)
     backends = {m.name: m.resolve(spec) for m in metrics if m.stage == "eval"}
+    if device != "cpu":
+        backends = {n: replace(b, label=on_device(b.label, device)) for n, b in backends.items()}
     key = content_key("eval", spec.model_dump(), {n: [b.label, b.extra] for n, b in sorted(backends.items())},
-                      {m.name: m.params.model_dump() for m in metrics}, code_version(*EVAL_CODE))
-    return EvaluationPlan(spec, tuple(metrics), backends, key)
+                      {m.name: m.params.model_dump() for m in metrics}, code_version(*EVAL_CODE),
+                      *(() if device == "cpu" else ({"device": device},)))
+    return EvaluationPlan(spec, tuple(metrics), backends, key, device)
 
 
 @dataclass
@@ -75,7 +88,8 @@ def evaluate(plan: EvaluationPlan, G: Generator, ds: PairedDataset, emb: PromptE
     t0 = time.perf_counter()
     out = generate(G, ds.src_test, emb.tokens[None], emb.mask[None])
     ctx = EvalContext(plan.spec, out, ds.tgt_test, ds.src_test, ds.prompt, G, arch, model_kwargs, ds.resolution,
-                      cache_dir, training)
+                      cache_dir, training, device=plan.device)
+    trained_on = str(training.get("device", "cpu"))
     values: dict[str, float] = {}
     backends: dict[str, str] = {}
     for m in plan.metrics:
@@ -98,6 +112,9 @@ def evaluate(plan: EvaluationPlan, G: Generator, ds: PairedDataset, emb: PromptE
         if b is not None and m.name not in backends:
             backends[m.name] = b.label
             backends.update(b.extra)
+        elif b is None and trained_on != "cpu" and m.name in values:  # a training cost measured on a GPU
+            how = (training.get("backends") or {}).get(m.name) or m.resolve(plan.spec).label
+            backends[m.name] = on_device(how, trained_on)
     return Evaluation(values, backends, ctx.details, out, time.perf_counter() - t0)
 
 

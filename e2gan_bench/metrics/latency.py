@@ -45,6 +45,7 @@ from e2gan_bench.metrics.onnx import (
     onnx_opset,
     quantize_int8,
 )
+from e2gan_bench.metrics.provenance import cpu_model
 from e2gan_bench.models.lora import unwrap_lora
 
 __all__ = ["ATOL", "PROXY_LABEL", "LatencyCheckError", "LatencyError", "LatencyResult", "cpu_model", "latency_key",
@@ -113,17 +114,6 @@ def _time_ms(fn: Callable[[], Any], warmup: int, runs: int) -> list[float]:
 
 def _p90(times: list[float]) -> float:
     return float(np.percentile(np.asarray(times), 90))
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 # ------------------------------------------------------------------------------------------ public

@@ -11,6 +11,9 @@ from typing import Any
 
 import torch
 
+from e2gan_bench.cache import host_id
+from e2gan_bench.util import device_info
+
 PACKAGES = ("e2gan-bench", "torch", "torchvision", "peft", "clean-fid", "torchmetrics", "lpips", "onnxruntime",
             "sentence-transformers", "numpy", "scikit-image")
 
@@ -38,13 +41,28 @@ def git_commit() -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=1)
-def environment() -> dict[str, Any]:
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+@functools.lru_cache(maxsize=4)
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """Versions, commit, machine and threads, and the device the numbers were computed on (``device``; on a GPU
+    its name and the CUDA version torch was built with, :func:`e2gan_bench.util.device_info`)."""
     return {
         "versions": {p: _version(p) for p in PACKAGES if _version(p)},
         "git": git_commit(),
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpu": cpu_model(),  # which machine: the CPU model and a hash of the host name (cache.host_id)
+        "host": host_id(),
         "torch_threads": torch.get_num_threads(),
-        "device": "cpu",
+        **device_info(device),
     }

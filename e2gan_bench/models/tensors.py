@@ -20,10 +20,12 @@ def to_uint8(t: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def generate(G: Generator, src: np.ndarray, text: torch.Tensor, mask: torch.Tensor, batch: int = 32) -> np.ndarray:
-    """Run the generator on uint8 images with one prompt; returns uint8."""
+    """Run the generator on uint8 images with one prompt, on the generator's device; returns uint8."""
     G.eval()
+    device = next(G.parameters(), text).device  # where the generator lives (identity has no parameters)
+    text, mask = text.to(device), mask.to(device)
     outs = []
     for s in range(0, len(src), batch):
-        x = to_tensor(src[s : s + batch])
+        x = to_tensor(src[s : s + batch]).to(device)
         outs.append(to_uint8(G(x, text.expand(len(x), -1, -1), mask.expand(len(x), -1))))
     return np.concatenate(outs) if outs else src.copy()

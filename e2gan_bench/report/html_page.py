@@ -162,13 +162,17 @@ def _figures(plots: list[Plot]) -> str:
 
 def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str, order: list[str] | None = None,
                       base_meta: list[dict[str, Any]] | None = None, missing: int = 0,
-                      target: TargetSpec | None = None, run_dir: Callable[[str], Path] | None = None) -> Path:
+                      target: TargetSpec | None = None, run_dir: Callable[[str], Path] | None = None,
+                      run_info: dict[str, dict[str, Any]] | None = None, sources: list[str] | None = None) -> Path:
     """Write ``leaderboard.html`` and ``leaderboard.json`` (and the figures, under ``plots/`` and ``grids/``) into
-    ``dest``; ``run_dir`` maps a run key to its folder (grids and links need it). Returns the page's path."""
+    ``dest``; ``run_dir`` maps a run key to its folder (grids and links need it). ``run_info`` (columns per run key
+    for the runs table) and ``sources`` (markdown lines of a "Sources" section): runs merged from several stores
+    (``e2gan-bench leaderboard``). Returns the page's path."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     target = target or TargetSpec()
-    df, lb = report_frames(pairs, order, target)
+    df, lb = report_frames(pairs, order, target, run_info)
+    info_cols = list(dict.fromkeys(c for v in (run_info or {}).values() for c in v))
     methods = list(lb["method"]) if not lb.empty else list(dict.fromkeys(m for m, _ in pairs))
 
     def link(key: str | None) -> str | None:
@@ -185,8 +189,8 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
     failures = [(m, r) for m, r in pairs if r.status == "failed"]
     prov = provenance_lines(pairs, df)
     run_rows = [] if df.empty else [
-        {**{c: row.get(c) for c in RUN_COLUMNS if c in df}, "error": row.get("error"), "key": row["key"],
-         "folder": link(row["key"])} for _, row in df.iterrows()]
+        {**{c: row.get(c) for c in (*RUN_COLUMNS, *info_cols) if c in df}, "error": row.get("error"),
+         "key": row["key"], "folder": link(row["key"])} for _, row in df.iterrows()]
 
     body = [f"<h1>{_inline(title)}</h1>"]
     if missing:
@@ -194,9 +198,9 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
                     "</strong></p>")
     sections = [("leaderboard", "Leaderboard"), ("failed", "Failed runs"), ("per-concept", "Per concept"),
                 ("grids", "Image grids"), ("curves", "Validation curves"), ("pareto", "Quality vs cost"),
-                ("runs", "Runs"), ("provenance", "Provenance")]
+                ("runs", "Runs"), ("sources", "Sources"), ("provenance", "Provenance")]
     body.append("<nav>" + "".join(f"<a href='#{a}'>{t}</a>" for a, t in sections
-                                  if a != "failed" or failures) + "</nav>")
+                                  if (a != "failed" or failures) and (a != "sources" or sources)) + "</nav>")
     body += ["<h2 id=leaderboard>Leaderboard</h2>", f"<p>{_inline(intro(lb))}</p>"]
     if lb.empty:
         body.append("<p><em>no finished runs</em></p>")
@@ -246,12 +250,16 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
                                   for r in data) + "</table>")
     body.append(f"<h2 id=runs>Runs ({len(run_rows)})</h2>")
     if run_rows:
-        cols = [c for c in RUN_COLUMNS if c in df]
+        cols = [c for c in (*RUN_COLUMNS, *info_cols) if c in df]
+        n_num = len([c for c in RUN_COLUMNS if c in df])  # the merge's columns (store, machine, …) are text
         rows = [[html.escape(_run_cell(c, r[c])) for c in cols]
                 + [f"<a href='{r['folder']}'>{html.escape(r['key'])}</a>" if r["folder"] else html.escape(r["key"])]
                 for r in run_rows]
         body.append("<details><summary>every run (concept × method × seed) with its folder</summary>"
-                    + _table([*cols, "run folder"], rows, numeric={2, *range(4, len(cols))}) + "</details>")
+                    + _table([*cols, "run folder"], rows, numeric={2, *range(4, n_num)}) + "</details>")
+    if sources:
+        body.append("<h2 id=sources>Sources</h2><ul>" + "".join(f"<li>{_inline(x.removeprefix('- '))}</li>"
+                                                                for x in sources if x.strip()) + "</ul>")
     body += ["<h2 id=provenance>Provenance</h2>", "<ul>" + "".join(f"<li>{_inline(x[2:])}</li>" for x in prov)
              + "</ul>"]
     page = ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
@@ -270,6 +278,7 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
             "failed": [{"concept": r.concept, "method": m, "seed": r.seed, "error": r.error, "key": r.key}
                        for m, r in failures],
             "runs": run_rows, "base_models": base_meta or [], "provenance": prov,
+            **({"sources": sources} if sources else {}),
             "plots": [p.path.relative_to(dest).as_posix() for p in [*curves, *pareto]],
             "grids": [p.relative_to(dest).as_posix() for p in grid_files]}
     atomic_write_text(dest / "leaderboard.json", json.dumps(_clean(data), indent=2, allow_nan=False))

@@ -37,7 +37,10 @@ def _metric_names() -> list[str]:
     return [m.name for m in all_metrics()]
 
 
-def runs_frame(pairs: list[tuple[str, RunRecord]]) -> pd.DataFrame:
+def runs_frame(pairs: list[tuple[str, RunRecord]],
+               run_info: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+    """One row per run; ``run_info`` adds columns per run key (``leaderboard``: the store, machine and commit each
+    merged run came from)."""
     columns = run_columns()
     rows = []
     for method, r in pairs:  # failed runs too: their row says so, with the reason
@@ -45,6 +48,7 @@ def runs_frame(pairs: list[tuple[str, RunRecord]]) -> pd.DataFrame:
         row["method"] = method
         row["reference"] = r.reference
         row.update({f"backend_{k}": v for k, v in r.backends.items()})
+        row.update((run_info or {}).get(r.key, {}))
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
@@ -62,7 +66,8 @@ def mixed_backends(df: pd.DataFrame) -> dict[str, list[str]]:
     for m in _metric_names():
         col = f"backend_{m}"
         if col in df and m in df:
-            vals = sorted({v for v in df.loc[df[m].notna(), col].dropna()})
+            # a run without a label beside runs with one (a CPU training cost beside a GPU one) is a mix too
+            vals = sorted({v for v in df.loc[df[m].notna(), col].fillna("unrecorded")})
             if len(vals) > 1:
                 out[m] = vals
     return out
@@ -173,24 +178,41 @@ def provenance_lines(pairs: list[tuple[str, RunRecord]], df: pd.DataFrame) -> li
         vers = ", ".join(f"{k} {v}" for k, v in sorted(p.get("versions", {}).items()))
         lines.append(f"- versions: {vers}; python {p.get('python')}; {p.get('machine')}; "
                      f"torch threads {p.get('torch_threads')}")
+    devices = {_device(r.provenance) for _, r in pairs}
+    if devices:
+        lines.append(f"- device: {', '.join(sorted(devices))}" + (
+            " **(runs from different devices: their numbers are labelled apart, never averaged together)**"
+            if len(devices) > 1 else ""))
     for m, vals in mixed_backends(df).items():
         lines.append(f"- **`{m}` left out of the leaderboard: runs used different backends ({', '.join(vals)})**")
     return lines
 
 
+def _device(prov: dict[str, Any]) -> str:
+    """Where a record's numbers were computed: ``cpu``, or ``cuda (GPU name, CUDA version)``."""
+    dev = str(prov.get("device", "cpu"))
+    extra = ", ".join(f"{k} {prov[k]}" for k in ("gpu", "cuda") if prov.get(k))
+    return dev + (f" ({extra})" if extra else "")
+
+
 def report_frames(pairs: list[tuple[str, RunRecord]], order: list[str] | None = None,
-                  target: TargetSpec | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  target: TargetSpec | None = None,
+                  run_info: dict[str, dict[str, Any]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """runs.csv's frame (time-to-quality included) and the leaderboard computed from it."""
-    df = add_time_to_quality(runs_frame(pairs), pairs, target or TargetSpec())
+    df = add_time_to_quality(runs_frame(pairs, run_info), pairs, target or TargetSpec())
     return df, leaderboard(df, order)
 
 
 def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str, order: list[str] | None = None,
                   base_meta: list[dict[str, Any]] | None = None, missing: int = 0,
-                  target: TargetSpec | None = None) -> pd.DataFrame:
+                  target: TargetSpec | None = None, run_info: dict[str, dict[str, Any]] | None = None,
+                  sources: list[str] | None = None) -> pd.DataFrame:
+    """runs.csv, leaderboard.csv and leaderboard.md in ``dest``. ``run_info`` (extra runs.csv columns per run key)
+    and ``sources`` (markdown lines of a "Sources" section) are what ``e2gan-bench leaderboard`` adds for runs
+    merged from several stores."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    df, lb = report_frames(pairs, order, target)
+    df, lb = report_frames(pairs, order, target, run_info)
     atomic_write_text(dest / "runs.csv", df.to_csv(index=False))
     atomic_write_text(dest / "leaderboard.csv", lb.to_csv(index=False))
     md = [f"# {title}", ""]
@@ -214,6 +236,8 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
                       f"{b['train_seconds']:.1f} s, {b['train_flops']:.3g} FLOPs, {b['params']:,} parameters")
         md.append("")
         md += amortise.markdown(amortise.cost_table(pairs, lb, base_meta))
+    if sources:
+        md += ["## Sources", "", *sources, ""]
     md += ["## Provenance", "", *provenance_lines(pairs, df), ""]
     atomic_write_text(dest / "leaderboard.md", "\n".join(md))
     return lb

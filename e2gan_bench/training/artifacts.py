@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from e2gan_bench.config import Method
 from e2gan_bench.errors import CheckpointError
+from e2gan_bench.metrics.cost import CUDA_PEAK_LABEL
 from e2gan_bench.models.generators import ARCHS, Generator
 from e2gan_bench.models.lora import TARGET_GROUPS, add_lora, load_adapter, save_adapter
 
@@ -63,6 +64,8 @@ def training_summary(outcome: Any) -> dict[str, Any]:
         "details": outcome.details,
         "curve": res.curve,
         "val_curve": outcome.val_curve,
+        "device": res.device,
+        **({"backends": {"peak_memory_bytes": CUDA_PEAK_LABEL}} if res.device == "cuda" else {}),
     }
 
 

@@ -50,6 +50,7 @@ class BasePlan:
     model_kwargs: dict[str, Any]
     ndf: int
     key: str
+    device: str = "cpu"  # where it trains (cpu | cuda)
 
 
 @dataclass
@@ -101,8 +102,8 @@ def load_or_train_base(plan: BasePlan, cache_dir: Path, encoder: CachedPromptEnc
     data = TrainData(to_tensor(np.concatenate(src)), to_tensor(np.concatenate(tgt)),
                      torch.from_numpy(np.concatenate(idx)).long(), torch.stack(texts), torch.stack(masks))
     torch.manual_seed(plan.spec.seed)
-    G = ARCHS.get("e2gan")(**plan.model_kwargs)
-    res = train_gan(G, data, plan.spec.budget, plan.spec.seed, ndf=plan.ndf, on_step=on_step)
+    G = ARCHS.get("e2gan")(**plan.model_kwargs).to(plan.device)
+    res = train_gan(G, data.to(plan.device), plan.spec.budget, plan.spec.seed, ndf=plan.ndf, on_step=on_step)
     meta = {
         "key": plan.key,
         "concepts": [c.name for c in plan.concepts],
@@ -114,8 +115,9 @@ def load_or_train_base(plan: BasePlan, cache_dir: Path, encoder: CachedPromptEnc
         "params": res.trainable_params,
         "n_pairs": len(data),
         "curve": res.curve,
+        **({"device": plan.device} if plan.device != "cpu" else {}),
     }
-    state = {k: v.detach().contiguous() for k, v in G.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
     with atomic_dir(base_dir(cache_dir, plan.key)) as tmp:
         save_file(state, str(tmp / "generator.safetensors"))
         write_json(tmp / "meta.json", meta)

@@ -51,7 +51,8 @@ def _train_data(ds: PairedDataset, idx: np.ndarray, emb: PromptEmbedding) -> Tra
 
 def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: int, model_kwargs: dict[str, Any],
                ndf: int, out_dir: Path, base_state: dict[str, torch.Tensor] | None = None,
-               on_step: Callable[[int], None] | None = None, curve: CurveSpec | None = None) -> MethodOutcome:
+               on_step: Callable[[int], None] | None = None, curve: CurveSpec | None = None,
+               device: str = "cpu") -> MethodOutcome:
     """Build, search, train and save one method on one concept. With ``curve`` (and validation pairs in
     ``ds``), the generator is scored on the validation split before training and at log-spaced steps."""
     torch.manual_seed(seed)
@@ -59,8 +60,9 @@ def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: in
     if method.init == "base":
         assert base_state is not None
         G.load_state_dict(base_state)
+    G = G.to(device)  # initialised on the CPU: the same weights on every device
     idx, sel_info = select(method.data, ds.src_train, seed)
-    data = _train_data(ds, idx, emb)
+    data = _train_data(ds, idx, emb).to(device)
     details: dict[str, Any] = {"data": sel_info, "init": method.init, "arch": method.arch}
     unknown = sorted(set(method.groups or ()) - set(G.layer_groups()))
     if unknown:
@@ -119,7 +121,7 @@ def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: in
         for name, p in G.named_parameters():
             p.requires_grad_(name.split(".")[0] in method.groups)
 
-    validator = Validator.for_data(ds.src_val, ds.tgt_val, emb, curve) if curve is not None else None
+    validator = Validator.for_data(ds.src_val, ds.tgt_val, emb, curve, device) if curve is not None else None
     checkpoints: list[int] = []
     if validator is not None:
         validator.offset_seconds, validator.offset_flops = search_seconds, search_flops
@@ -128,6 +130,7 @@ def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: in
             p.requires_grad for p in G.parameters()) else []
     res = train_gan(G, data, method.budget, seed, ndf=ndf, on_step=on_step, checkpoints=checkpoints,
                     on_checkpoint=(lambda step, secs, flops: validator(G, step, secs, flops)) if checkpoints else None)
+    G = G.cpu()  # what is stored, and what the outcome holds, lives on the CPU
     stored, artifacts = save_weights(method, G, out_dir)
     details["total_params"] = count_params(G)
     return MethodOutcome(G, res, stored, artifacts, search_seconds, search_flops, len(idx), details,

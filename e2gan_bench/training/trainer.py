@@ -18,7 +18,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.flop_counter import FlopCounterMode
 
 from e2gan_bench.config import Budget
-from e2gan_bench.metrics.cost import step_peak_tensor_bytes
+from e2gan_bench.metrics.cost import step_peak_cuda_bytes, step_peak_tensor_bytes
 from e2gan_bench.models.generators import Generator, PatchDiscriminator, count_params
 from e2gan_bench.models.tensors import generate, to_tensor, to_uint8  # re-exported: they live in models/tensors.py
 
@@ -40,6 +40,10 @@ class TrainData:
     def __len__(self) -> int:
         return int(self.src.shape[0])
 
+    def to(self, device: str | torch.device) -> TrainData:
+        """The same data on ``device`` (itself when already there)."""
+        return TrainData(*(t.to(device) for t in (self.src, self.tgt, self.text_idx, self.texts, self.masks)))
+
 
 @dataclass
 class TrainResult:
@@ -50,6 +54,7 @@ class TrainResult:
     # peak tensor memory of one training step (G, D, both optimizers; metrics/cost.py), None if not measured
     peak_memory_bytes: int | None = None
     memory: dict[str, int] = field(default_factory=dict)  # that peak by kind: parameter, gradient, optstate, …
+    device: str = "cpu"  # where it trained (the device of the data)
     curve: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -111,7 +116,9 @@ def train_gan(
     if budget.steps == 0 or not params:
         return result
     use_gan = budget.gan_mode != "none" and budget.gan_weight > 0
-    D = PatchDiscriminator(ndf=ndf, n_layers=disc_layers_for(data.src.shape[-1])) if use_gan else None
+    device = data.src.device
+    result.device = device.type
+    D = PatchDiscriminator(ndf=ndf, n_layers=disc_layers_for(data.src.shape[-1])).to(device) if use_gan else None
     opt_g = torch.optim.Adam(params, lr=budget.lr, betas=(budget.beta1, budget.beta2))
     opt_d = (torch.optim.Adam(D.parameters(), lr=budget.lr_d or budget.lr, betas=(budget.beta1, budget.beta2))
              if D is not None else None)
@@ -122,7 +129,7 @@ def train_gan(
     wanted = sorted({int(c) for c in checkpoints if 0 < int(c) <= budget.steps})
     step_flops = 0
     paused = 0.0  # seconds spent in checkpoint callbacks and the memory probe: off the training clock
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=budget.precision == "bf16")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=budget.precision == "bf16")
     probe_step = 1 if budget.steps >= 2 else None  # memory: the second step, once Adam's state exists
     logs: dict[str, float] = {}
 
@@ -168,8 +175,9 @@ def train_gan(
         if step == probe_step:  # the probe's hooks slow this step: off the clock, counted at the mean step time
             t_probe = time.perf_counter()
             box: list[torch.Tensor] = []
-            peaks = step_peak_tensor_bytes(lambda: box.append(one_step(*args)), [m for m in (G, D) if m is not None],
-                                           [o for o in (opt_g, opt_d) if o is not None])
+            probe = step_peak_cuda_bytes if device.type == "cuda" else step_peak_tensor_bytes
+            peaks = probe(lambda: box.append(one_step(*args)), [m for m in (G, D) if m is not None],
+                          [o for o in (opt_g, opt_d) if o is not None])
             l1 = box[0]
             result.memory = peaks
             result.peak_memory_bytes = int(peaks["total"])

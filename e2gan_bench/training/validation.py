@@ -49,21 +49,23 @@ class Validator:
     offset_flops: int = 0
     curve: list[dict[str, Any]] = field(default_factory=list)
     backends: dict[str, str] = field(default_factory=dict)
+    device: str = "cpu"  # where LPIPS runs (the generator runs where it lives)
 
     @classmethod
-    def for_data(cls, src: np.ndarray, tgt: np.ndarray, emb: PromptEmbedding, spec: CurveSpec) -> Validator | None:
+    def for_data(cls, src: np.ndarray, tgt: np.ndarray, emb: PromptEmbedding, spec: CurveSpec,
+                 device: str = "cpu") -> Validator | None:
         if spec.points <= 0 or len(src) == 0:
             return None
         n = min(len(src), spec.max_images)
-        return cls(src[:n], tgt[:n], emb, spec)
+        return cls(src[:n], tgt[:n], emb, spec, device=device)
 
     @torch.no_grad()
     def score(self, G: Generator) -> dict[str, float]:
         out = generate(G, self.src, self.emb.tokens[None], self.emb.mask[None])
-        vals = {"psnr": psnr(out, self.tgt), "ssim": ssim(out, self.tgt)}
+        vals = {"psnr": psnr(out, self.tgt), "ssim": ssim(out, self.tgt, dtype=torch.float32)}
         if self.spec.lpips:
             lp = get_lpips()
-            vals["lpips"] = lp(out, self.tgt)
+            vals["lpips"] = lp(out, self.tgt, device=self.device)
             self.backends["lpips"] = lp.backend
         self.backends.setdefault("psnr", "torchmetrics")
         self.backends.setdefault("ssim", "torchmetrics")

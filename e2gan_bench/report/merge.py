@@ -1,0 +1,435 @@
+"""One suite's runs merged from several results stores (``e2gan-bench leaderboard STORE… --dest DIR``).
+
+Stores made on different machines, or at different times, hold runs of the same suite (say, seeds 0–1 on one
+machine and seeds 2–3 on another). The merge reads each store read-only, keeps the suite's grid (its concepts ×
+methods × seeds), checks that the runs may be averaged together, and hands them to the report code of
+``e2gan-bench report`` (:func:`e2gan_bench.report.leaderboard.write_reports`,
+:func:`e2gan_bench.report.html_page.write_html_report`) with where each run came from.
+
+What may be merged — each refusal is one line naming the store (or the run's ``config.json``), the field and the
+two values, and nothing is written:
+
+* **One protocol.** The stored configuration of every run (``runs/<run key>/config.json``) must agree: per concept
+  its definition, data settings and data key (which covers the photographs, the teacher and the data code); per
+  method label its method, model sizes, validation curve, base model and device; for all runs the evaluation
+  settings. A (concept, method, seed) held by two stores must have the same training key: equal settings with
+  another training key means other training code or another prompt encoder.
+* **One backend per metric.** Every metric's backend label (weights hashes included), and the extra backend keys
+  (FID's resize protocol, the prompt encoder), is the same for every run whose value is averaged; and the runs share
+  one evaluation key (equal backends but another key: other metric code, metric parameters or set of metrics).
+
+Which record represents a run:
+
+* **In one store, the newest record** of each (concept, method, seed) of the suite (an older one was made under
+  earlier settings or code and is superseded; the Sources section counts them). Runs outside the suite file's grid
+  are left out and counted.
+* **A run key in several stores** — the same run computed twice, e.g. on two machines — is one unit, never two
+  samples: one record is kept (a finished one before a failed one, then the store named first on the command line)
+  and the other copies are compared with it metric by metric: *identical*, *agree* (every gated metric within its
+  default gate tolerance, :mod:`e2gan_bench.report.gates`; wall-clock values may differ) or *disagree* (a gated
+  metric beyond its tolerance, or a value only one copy has). The verdicts are in ``runs.csv`` (``also_in``,
+  ``duplicate_check``) and in the Sources section, each disagreement with its values.
+
+Every merged run carries its store, machine (CPU model, host id, GPU if any) and commit (``runs.csv`` columns
+``store``, ``machine``, ``commit``), and the Sources section says which stores, machines and commits contributed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from e2gan_bench.config import Suite
+from e2gan_bench.errors import UserError
+from e2gan_bench.harness.store import ResultsStore
+from e2gan_bench.metrics import all_metrics, format_number
+from e2gan_bench.record import RunRecord
+from e2gan_bench.report.claims import _latest, _locate
+from e2gan_bench.report.gates import default_gates
+from e2gan_bench.report.sides import _store_suites
+from e2gan_bench.resources import find_suite
+
+#: config.json fields that name a run rather than how it was made (``concept_file`` is a path on its machine).
+IDENTITY_FIELDS = ("suite", "seed", "key", "train_key", "concept_file")
+#: config.json fields that must agree per concept.
+CONCEPT_FIELDS = ("concept", "data", "data_key")
+#: config.json fields that must agree for every run.
+SUITE_FIELDS = ("eval",)
+#: Method fields that are labels, not settings (training keys exclude them too).
+METHOD_LABELS = ("name", "description")
+#: The runs.csv columns a merge adds.
+ORIGIN_COLUMNS = ("store", "machine", "commit", "also_in", "duplicate_check")
+
+_ABSENT = "(absent)"
+
+
+def machine_label(prov: dict[str, Any]) -> str:
+    """The machine a record was made on: CPU model, host id (a hash of the host name) and GPU, from its provenance
+    (records written before the CPU model and host were stored say so)."""
+    cpu = prov.get("cpu") or prov.get("machine") or "unknown CPU"
+    host = f"host {prov['host']}" if prov.get("host") else "host not recorded"
+    gpu = f", {prov['gpu']}" if prov.get("gpu") else ""
+    return f"{cpu} ({host}{gpu})"
+
+
+@dataclass
+class StoredRun:
+    """One record of one store, with its stored configuration (``None`` for stores older than config.json)."""
+
+    store: Path
+    method: str
+    rec: RunRecord
+    config: dict[str, Any] | None
+
+    @property
+    def cell(self) -> tuple[str, str, int]:
+        return self.rec.concept, self.method, self.rec.seed
+
+    @property
+    def label(self) -> str:
+        return f"{self.rec.concept} × {self.method} × seed {self.rec.seed}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.store / "runs" / self.rec.key / "config.json"
+
+
+@dataclass
+class Duplicate:
+    """A run key held by several stores: the record kept and how the other copies compare with it."""
+
+    kept: StoredRun
+    others: list[StoredRun]
+    verdict: str  # identical | agree | disagree | one copy failed | every copy failed
+    details: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return self.verdict + (f" ({'; '.join(self.details)})" if self.details else "")
+
+
+@dataclass
+class Merge:
+    suite: Suite
+    stores: list[Path]
+    runs: list[StoredRun]  # the kept records, in the suite's grid order
+    duplicates: dict[str, Duplicate]  # run key -> duplicate
+    superseded: dict[Path, int]  # store -> older records of the same cell left out
+    outside: dict[Path, int]  # store -> records outside the suite's grid left out
+    missing: int  # grid cells no store holds
+    base_meta: list[dict[str, Any]]
+
+    @property
+    def pairs(self) -> list[tuple[str, RunRecord]]:
+        return [(r.method, r.rec) for r in self.runs]
+
+    @property
+    def order(self) -> list[str]:
+        return [m.name for m in self.suite.methods]
+
+    def run_dir(self, key: str) -> Path:
+        """The folder of a kept run, in the store its record came from."""
+        run = self._by_key.get(key)
+        return (run.store if run else self.stores[0]) / "runs" / key
+
+    @cached_property
+    def _by_key(self) -> dict[str, StoredRun]:
+        return {r.rec.key: r for r in self.runs}
+
+    def run_info(self) -> dict[str, dict[str, Any]]:
+        """runs.csv's origin columns per run key."""
+        out = {}
+        for r in self.runs:
+            dup = self.duplicates.get(r.rec.key)
+            out[r.rec.key] = {
+                "store": str(r.store), "machine": machine_label(r.rec.provenance),
+                "commit": r.rec.provenance.get("git") or "unrecorded",
+                "also_in": "; ".join(str(o.store) for o in dup.others) if dup else None,
+                "duplicate_check": dup.text() if dup else None}
+        return out
+
+    def sources(self) -> list[str]:
+        """The Sources section: which stores, machines and commits contributed, what was left out, and the
+        duplicates."""
+        s = self.suite
+        lines = [f"- merged by `e2gan-bench leaderboard` from {len(self.stores)} store(s): the runs of suite "
+                 f"`{s.name}` ({len(s.concepts)} concepts × {len(s.methods)} methods × {len(s.seeds)} seeds); "
+                 "protocols (stored run configurations, training keys) and metric backends (evaluation keys) "
+                 "checked equal"]
+        for st in self.stores:
+            mine = [r for r in self.runs if r.store == st]
+            machines = sorted({machine_label(r.rec.provenance) for r in mine})
+            commits = sorted({str(r.rec.provenance.get("git") or "unrecorded") for r in mine})
+            dropped = sum(1 for d in self.duplicates.values() for o in d.others if o.store == st)
+            extra = [f"{dropped} copy(ies) of runs kept from another store" if dropped else "",
+                     f"{self.superseded.get(st, 0)} older record(s) superseded" if self.superseded.get(st) else "",
+                     f"{self.outside.get(st, 0)} run(s) outside the suite's grid left out"
+                     if self.outside.get(st) else ""]
+            lines.append(f"- store `{st}`: {len(mine)} run(s) kept; machine {', '.join(machines) or '–'}; "
+                         f"commit {', '.join(commits) or '–'}" + "".join(f"; {x}" for x in extra if x))
+        machines = sorted({machine_label(r.rec.provenance) for r in self.runs})
+        if len(machines) > 1:
+            lines.append(f"- **runs from {len(machines)} machines**: `train_seconds` and `latency_ms` are wall-clock "
+                         "on each machine, and the same run drifts by about 0.3 dB PSNR between CPU models (README, "
+                         "cross-machine tolerance); the means above include both")
+        commits = sorted({str(r.rec.provenance.get("git") or "unrecorded") for r in self.runs})
+        if len(commits) > 1:
+            lines.append(f"- **code from {len(commits)} commits** ({', '.join(commits)}): settings, data keys, base "
+                         "models and evaluation keys are equal; training code is compared only where two stores ran "
+                         "the same (concept, method, seed) (its training key)")
+        if self.duplicates:
+            counts: dict[str, int] = {}
+            for d in self.duplicates.values():
+                counts[d.verdict] = counts.get(d.verdict, 0) + 1
+            lines.append(f"- {len(self.duplicates)} run(s) held by more than one store: one record kept per run (a "
+                         "finished one before a failed one, then the store named first), the other copies compared "
+                         "with it (gated metrics within their default gate tolerance: agree): "
+                         + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+            for d in self.duplicates.values():
+                if d.verdict != "identical" and d.verdict != "agree":
+                    lines.append(f"- **{d.kept.label}** (key `{d.kept.rec.key}`): kept from `{d.kept.store}`, "
+                                 f"{d.text()}")
+        if self.missing:
+            lines.append(f"- {self.missing} run(s) of the suite's grid are in none of the stores")
+        return lines
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+def _suite(arg: str | None, held: dict[Path, list[str]]) -> Suite:
+    """The suite to merge: ``--suite`` (a built-in name or a suite YAML), else the one suite the stores hold."""
+    names = sorted({n for ns in held.values() for n in ns})
+    if arg is None:
+        if len(names) != 1:
+            raise UserError("the stores hold several suites; choose one" if names else "the stores hold no suite runs",
+                            field="--suite", allowed=", ".join(names) or None)
+        arg = names[0]
+    try:
+        return find_suite(arg)[0]
+    except UserError:
+        if arg in names:
+            raise UserError("the stores hold this suite but it is not built in: pass its YAML file with --suite PATH",
+                            field="--suite", value=arg) from None
+        raise
+
+
+def _config(store: Path, rec: RunRecord) -> dict[str, Any] | None:
+    path = store / "runs" / rec.key / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"unreadable run configuration ({type(exc).__name__})", file=str(path)) from None
+
+
+def _read(roots: list[Path], suite: Suite) -> tuple[list[StoredRun], dict[Path, int], dict[Path, int]]:
+    """Every store's newest record per (concept, method, seed) of the suite's grid; counts of superseded and
+    out-of-grid records per store."""
+    grid = {(c, m.name, s) for c in suite.concepts for m in suite.methods for s in suite.seeds}
+    runs, superseded, outside = [], {}, {}
+    for root in roots:
+        store = ResultsStore(root, readonly=True)
+        try:
+            pairs = store.records(suite.name)
+        except (sqlite3.Error, ValueError) as exc:
+            raise UserError(f"unreadable results store ({type(exc).__name__}: {exc})", file=str(store.db)) from None
+        if not pairs:
+            raise UserError(f"no runs of suite '{suite.name}' in this store", field="STORE", value=str(root),
+                            allowed=", ".join(_store_suites(store.db)) or "none")
+        pairs, superseded[root] = _latest(pairs)
+        kept = [(m, r) for m, r in pairs if (r.concept, m, r.seed) in grid]
+        outside[root] = len(pairs) - len(kept)
+        runs += [StoredRun(root, m, r, _config(root, r)) for m, r in kept]
+    return runs, superseded, outside
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+
+def _first_diff(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """The first (dotted path, value in a, value in b) where two JSON values differ, or ``None``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            d = _first_diff(a.get(k, _ABSENT), b.get(k, _ABSENT), f"{path}.{k}" if path else str(k))
+            if d is not None:
+                return d
+        return None
+    return None if a == b else (path, a, b)
+
+
+def _short(v: Any) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _facets(run: StoredRun) -> list[tuple[str, dict[str, Any]]]:
+    """(what must agree, the settings) for one run's stored configuration."""
+    c = run.config or {}
+    method = {k: v for k, v in c.items() if k not in (*IDENTITY_FIELDS, *CONCEPT_FIELDS, *SUITE_FIELDS)}
+    if isinstance(method.get("method"), dict):
+        method["method"] = {k: v for k, v in method["method"].items() if k not in METHOD_LABELS}
+    return [("every run", {k: c.get(k) for k in SUITE_FIELDS}),
+            (f"concept '{run.rec.concept}'", {k: c.get(k) for k in CONCEPT_FIELDS}),
+            (f"method '{run.method}'", method)]
+
+
+def check_protocol(runs: list[StoredRun]) -> None:
+    """One protocol: the stored settings agree (per concept, per method label, for every run), and a (concept,
+    method, seed) in several stores has one training key."""
+    seen: dict[str, tuple[StoredRun, dict[str, Any]]] = {}
+    for run in runs:
+        if run.config is None:
+            continue
+        for what, settings in _facets(run):
+            if what not in seen:
+                seen[what] = (run, settings)
+                continue
+            first, ref = seen[what]
+            d = _first_diff(ref, settings)
+            if d is not None:
+                path, a, b = d
+                raise UserError(f"protocols differ for {what}: {_short(a)} in {first.store} ({first.label}) — only "
+                                "runs made with the same settings are merged", file=str(run.config_file),
+                                field=path, value=_short(b))
+    cells: dict[tuple[str, str, int], StoredRun] = {}
+    for run in runs:
+        first = cells.setdefault(run.cell, run)
+        if first.rec.key == run.rec.key:  # the same run (or the first of its cell): duplicates are handled apart
+            continue
+        why = ("the same settings with another training key: other training code (data, models, training) or "
+               f"prompt encoder, commits {first.rec.provenance.get('git')} vs {run.rec.provenance.get('git')}"
+               if first.config and run.config else "another run key, and no stored configuration to say why")
+        raise UserError(f"protocols differ for {run.label}: {why}; key {first.rec.key} in {first.store}",
+                        file=str(run.store), field="key", value=run.rec.key)
+
+
+def check_backends(runs: list[StoredRun]) -> None:
+    """One backend per metric among the finished runs whose value is averaged, one label per extra backend key, and
+    one evaluation key."""
+    ok = [r for r in runs if r.rec.status == "ok"]
+    metrics = [m.name for m in all_metrics()]
+    keys = list(dict.fromkeys(k for r in ok for k in r.rec.backends))
+    for name in list(dict.fromkeys([*metrics, *keys])):
+        first: StoredRun | None = None
+        for r in ok:
+            if name in metrics:
+                if r.rec.value(name) is None:
+                    continue
+                label = r.rec.backends.get(name, "unrecorded")
+            elif name in r.rec.backends:
+                label = r.rec.backends[name]
+            else:
+                continue
+            if first is None:
+                first = r
+            elif first.rec.backends.get(name, "unrecorded") != label:
+                raise UserError(f"metric backends differ: {_short(first.rec.backends.get(name, 'unrecorded'))} in "
+                                f"{first.store} ({first.label}) — numbers from different backends are never averaged; "
+                                "re-score the stores under the same weights (`e2gan-bench evaluate`)",
+                                file=str(r.store), field=f"backends.{name}", value=_short(label))
+    first = next((r for r in ok if r.rec.eval_key), None)
+    for r in ok:
+        if first is not None and r.rec.eval_key and r.rec.eval_key != first.rec.eval_key:
+            raise UserError(f"evaluation keys differ ({first.rec.eval_key} in {first.store}, commit "
+                            f"{first.rec.provenance.get('git')} vs {r.rec.provenance.get('git')}) under equal "
+                            "settings and backends: other metric code, metric parameters or set of metrics; re-score "
+                            "the stores at one commit (`e2gan-bench evaluate`)", file=str(r.store),
+                            field="eval_key", value=r.rec.eval_key)
+
+
+def _fmt(name: str, v: float | None) -> str:
+    fmts = {c: m.fmt for m in all_metrics() for c in (m.name, *m.secondary)}
+    return "–" if v is None else format_number(fmts.get(name, "{:.4g}"), v)
+
+
+def compare_copies(kept: StoredRun, other: StoredRun) -> tuple[str, list[str]]:
+    """How another store's copy of a run compares with the kept one: identical, agree (gated metrics within their
+    default gate tolerance) or disagree, with the values that differ."""
+    a, b = kept.rec, other.rec
+    if a.status != "ok" or b.status != "ok":
+        if a.status == b.status:
+            return "every copy failed", []
+        return "one copy failed", [f"{other.store}: {(b.error or 'no reason recorded')[:100]}"]
+    gates = default_gates()
+    disagree, within, ungated = [], [], []
+    for m in all_metrics():
+        for name in (m.name, *m.secondary):
+            va, vb = a.value(name), b.value(name)
+            if va == vb:
+                continue
+            text = f"{name} {_fmt(name, va)} vs {_fmt(name, vb)}"
+            gate = gates.get(name)
+            if va is None or vb is None:
+                disagree.append(text + " (measured in one copy only)")
+            elif gate is None:
+                ungated.append(text)
+            elif abs(va - vb) <= gate.tolerance((abs(va) + abs(vb)) / 2):
+                within.append(text)
+            else:
+                disagree.append(f"{text} (tolerance {gate.describe()})")
+    if disagree:
+        return "disagree", disagree + within
+    if within or ungated:
+        return "agree", within + [f"{t} (not gated)" for t in ungated]
+    return "identical", []
+
+
+def _dedupe(runs: list[StoredRun], roots: list[Path]) -> tuple[list[StoredRun], dict[str, Duplicate]]:
+    by_key: dict[str, list[StoredRun]] = {}
+    for r in runs:
+        by_key.setdefault(r.rec.key, []).append(r)
+    kept, dups = [], {}
+    for key, copies in by_key.items():
+        copies = sorted(copies, key=lambda r: (r.rec.status != "ok", roots.index(r.store)))
+        kept.append(copies[0])
+        if len(copies) > 1:
+            verdicts = [compare_copies(copies[0], o) for o in copies[1:]]
+            rank = ("disagree", "one copy failed", "every copy failed", "agree", "identical")
+            verdict = min((v for v, _ in verdicts), key=rank.index)
+            details = [f"{o.store}: {d}" if len(copies) > 2 else d for o, (_, ds) in zip(copies[1:], verdicts,
+                                                                                          strict=True) for d in ds]
+            dups[key] = Duplicate(copies[0], copies[1:], verdict, details)
+    return kept, dups
+
+
+def _base_meta(runs: list[StoredRun], roots: list[Path]) -> list[dict[str, Any]]:
+    """The base models the kept runs were trained from (``cache/base/<key>/meta.json``), from the run's own store
+    first, then the others in order."""
+    out, seen = [], set()
+    for r in runs:
+        key = r.rec.provenance.get("base") or (r.config or {}).get("base")
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        for root in [r.store, *[x for x in roots if x != r.store]]:
+            f = root / "cache" / "base" / key / "meta.json"
+            if f.is_file():
+                out.append(json.loads(f.read_text()))
+                break
+    return out
+
+
+def merge_stores(paths: list[Path], suite: str | None = None) -> Merge:
+    """Read, check and merge the suite's runs of several stores (UserError before anything is written: a missing or
+    unreadable store, a store without the suite, mixed protocols or backends)."""
+    roots = [_locate(Path(p)) for p in paths]
+    resolved = [r.resolve() for r in roots]
+    for i, r in enumerate(resolved):
+        if r in resolved[:i]:
+            raise UserError("store named twice", field="STORE", value=str(roots[i]))
+    held = {root: _store_suites(root / "results.sqlite") for root in roots}
+    s = _suite(suite, held)
+    runs, superseded, outside = _read(roots, s)
+    check_protocol(runs)
+    check_backends(runs)
+    kept, dups = _dedupe(runs, roots)
+    position = {(c, m.name, sd): i for i, (c, m, sd) in enumerate(
+        (c, m, sd) for c in s.concepts for m in s.methods for sd in s.seeds)}
+    kept.sort(key=lambda r: position[r.cell])
+    missing = len(position) - len({r.cell for r in kept})
+    return Merge(s, roots, kept, dups, superseded, outside, missing, _base_meta(kept, roots))
