@@ -9,7 +9,8 @@ Writes ``regime.md`` (tables below), ``quality_at_steps.csv``, ``effects.csv`` a
 ``e2gan_bench.report.grids``, as in ``leaderboard.html``) beside the leaderboard. Criteria (issue #7): (a) students
 visibly learn — on most concepts the best method's test SSIM at least 0.15 above identity's; (b) base-initialised
 methods reach the time-to-quality target significantly sooner than scratch; (c) rank 1 everywhere significantly worse
-than E2GAN's allocation.
+than E2GAN's allocation (the fixed rank 4 of the ``e2gan`` recipe; the searched one, ``e2gan-searched``, in the
+``rank-search`` suite).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from e2gan_bench.report.time_to_quality import add_time_to_quality  # noqa: E402
 
 #: (a, b): is a better / sooner than b — the paper's effects, where both methods are in the suite
 PAIRS = [("e2gan", "scratch"), ("full-finetune", "scratch"), ("e2gan", "full-finetune"), ("e2gan", "pix2pix"),
-         ("scratch", "pix2pix"), ("e2gan-base-long", "scratch"), ("e2gan-base-long", "e2gan"), ("e2gan", "e2gan-rank1")]
+         ("scratch", "pix2pix"), ("e2gan-base-long", "scratch"), ("e2gan-base-long", "e2gan"), ("e2gan", "e2gan-rank1"),
+         ("e2gan-searched", "e2gan-rank1"), ("e2gan-searched", "e2gan")]
 QUALITY = [("psnr", True), ("ssim", True), ("lpips", False)]
 
 
@@ -44,8 +46,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/regime"))
     ap.add_argument("--dest", type=Path, default=Path("reports/regime"))
     ap.add_argument("--suite", default="regime")
+    ap.add_argument("--device", default=None, help="the device the runs were computed on (default: the suite's)")
     a = ap.parse_args()
-    suite, specs = _specs(a.suite, a.out, None, None, None)
+    suite, specs = _specs(a.suite, a.out, None, None, None, a.device, need_device=False)
     _suite_report(suite, specs, a.out, a.dest)
     store = ResultsStore(a.out, readonly=True)
     pairs = [(s.method.name, r) for s in specs if (r := store.get(s.key)) is not None]
