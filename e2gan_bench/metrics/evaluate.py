@@ -89,7 +89,9 @@ def evaluate(plan: EvaluationPlan, G: Generator, ds: PairedDataset, emb: PromptE
     out = generate(G, ds.src_test, emb.tokens[None], emb.mask[None])
     ctx = EvalContext(plan.spec, out, ds.tgt_test, ds.src_test, ds.prompt, G, arch, model_kwargs, ds.resolution,
                       cache_dir, training, device=plan.device)
-    trained_on = str(training.get("device", "cpu"))
+    # where the training costs were measured: a run that trained no step (identity) costs nothing anywhere, and is
+    # labelled with the evaluation's device, so that it never reads as a mix of devices beside the suite's other runs
+    trained_on = str(training.get("device", "cpu")) if training.get("steps") else plan.device
     values: dict[str, float] = {}
     backends: dict[str, str] = {}
     for m in plan.metrics:
