@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import cli, one_error_line, write_suite
+from conftest import cli, one_error_line, write_suite
 
 SUITE = """name: export-tiny
 concepts: [sepia]
