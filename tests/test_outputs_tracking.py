@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import cli, one_error_line, write_suite
+from PIL import Image
 
 SUITE = """name: export-tiny
 concepts: [sepia]
