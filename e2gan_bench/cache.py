@@ -260,19 +260,21 @@ def read_json(path: Path) -> Any:
 
 
 def read_npz(names: tuple[str, ...], shapes: dict[str, tuple[int, ...]] | None = None,
-             dtype: Any = None) -> Callable[[Path], dict[str, np.ndarray]]:
+             dtype: Any = None, optional: tuple[str, ...] = ()) -> Callable[[Path], dict[str, np.ndarray]]:
     """A reader of the named arrays of an ``.npz`` entry. Missing names — and, when given, arrays of another
-    shape or dtype than expected — make the entry corrupt."""
+    shape or dtype than expected — make the entry corrupt. ``optional`` names are read as they are when present
+    (e.g. an entry's provenance, which older entries lack), unchecked."""
 
     def read(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             out = {k: z[k] for k in names}
+            extra = {k: z[k] for k in optional if k in z.files}
         for k, a in out.items():
             want = (shapes or {}).get(k)
             if want is not None and a.shape != tuple(want):
                 raise ValueError(f"array '{k}' has shape {a.shape}, expected {tuple(want)}")
             if dtype is not None and a.dtype != np.dtype(dtype):
                 raise ValueError(f"array '{k}' has dtype {a.dtype}, expected {np.dtype(dtype)}")
-        return out
+        return {**out, **extra}
 
     return read

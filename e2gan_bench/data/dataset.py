@@ -88,11 +88,12 @@ def _keys(concept: Concept, settings: DataSettings, teacher: Teacher, file: str 
 def _read_pairs(settings: DataSettings, from_teacher: bool) -> Callable[[Path], dict[str, Any]]:
     """A reader of a pairs entry that also checks the shapes its key promises (an entry that does not match is
     corrupt: the cache's one policy deletes, logs and recomputes it)."""
-    read = read_npz(ARRAYS, dtype=np.uint8)
+    read = read_npz(ARRAYS, dtype=np.uint8, optional=("provenance",))  # what made the pairs (older entries: none)
     r = settings.resolution
 
     def checked(path: Path) -> dict[str, Any]:
         a: dict[str, Any] = read(path)
+        made = a.pop("provenance", None)
         ok = all(x.ndim == 4 and x.shape[1:] == (r, r, 3) for x in a.values())
         ok = ok and all(len(a[f"src_{s}"]) == len(a[f"tgt_{s}"]) for s in ("train", "test", "val"))
         if not from_teacher:  # cut from a source: exactly the sizes asked (a teacher's pairs may hold fewer)
@@ -100,9 +101,8 @@ def _read_pairs(settings: DataSettings, from_teacher: bool) -> Callable[[Path], 
                 settings.n_train, settings.n_test, settings.n_val]
         if not ok:
             raise ValueError(f"arrays of shapes {[x.shape for x in a.values()]} do not match this key's settings")
-        with np.load(path, allow_pickle=False) as z:  # what made the pairs (entries written before it have none)
-            if "provenance" in z.files:
-                a["provenance"] = json.loads(str(z["provenance"]))
+        if made is not None:
+            a["provenance"] = json.loads(str(made))
         return a
 
     return checked

@@ -49,9 +49,12 @@ def psnr(pred: np.ndarray, target: np.ndarray) -> float:
     return float(torch.clamp(v, max=100.0).mean())
 
 
-def ssim(pred: np.ndarray, target: np.ndarray, dtype: torch.dtype = torch.float64) -> float:
+def ssim(pred: np.ndarray, target: np.ndarray, dtype: torch.dtype = torch.float32) -> float:
     """Gaussian window, 11 taps, sigma 1.5 (Wang et al. 2004), averaged over the whole SSIM map.
 
-    The test metric computes in float64. Validation curves pass ``torch.float32``: 12× faster on CPU (its
-    11×11 convolutions have no fast float64 path), and within ~1e-6 of the float64 value."""
+    Computed in float32 (test metric and validation curves alike): torchmetrics' 11×11 Gaussian convolutions
+    have no fast float64 path on the CPU (float64 took 1.26 s of a quick-suite run's 1.9 s evaluation; float32
+    0.03 s vs 1.35 s for 48 images at 48 px), and the float32 value is within ~1e-5 of the float64 one
+    (1e-6 to 1.3e-5 measured on the quick suite's concepts): far below any difference the reports resolve
+    (the gate's SSIM tolerance is 0.02)."""
     return float(structural_similarity_index_measure(_t(pred, dtype), _t(target, dtype), data_range=1.0, sigma=1.5))

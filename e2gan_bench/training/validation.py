@@ -62,7 +62,7 @@ class Validator:
     @torch.no_grad()
     def score(self, G: Generator) -> dict[str, float]:
         out = generate(G, self.src, self.emb.tokens[None], self.emb.mask[None])
-        vals = {"psnr": psnr(out, self.tgt), "ssim": ssim(out, self.tgt, dtype=torch.float32)}
+        vals = {"psnr": psnr(out, self.tgt), "ssim": ssim(out, self.tgt)}
         if self.spec.lpips:
             lp = get_lpips()
             vals["lpips"] = lp(out, self.tgt, device=self.device)
