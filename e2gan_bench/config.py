@@ -119,13 +119,21 @@ class TargetSpec(_Strict):
 
     ``reference`` set: that method's final validation quality minus ``tolerance`` (in the metric's units, on its
     worse side). Otherwise: ``gap_fraction`` of the way from the ``floor`` method's quality (default: identity)
-    to the best final quality any method reached."""
+    to the best final quality any method reached.
+
+    ``early_stop`` (with ``reference``): every other trained run stops at its first validation checkpoint that
+    reaches the target — the reference run trains first, its whole budget, and fixes the target for its concept
+    and seed. The stopped run's test metrics are those of the stopped generator; its costs count the steps it
+    trained (the learning-rate schedule stays that of the whole budget)."""
 
     metric: Literal["psnr", "ssim", "lpips"] = "psnr"
     reference: str | None = Field(None, pattern=NAME_PATTERN)
     tolerance: float = Field(0.5, ge=0, le=1e6)
     gap_fraction: float = Field(0.9, gt=0, le=1)
     floor: str = Field("identity", pattern=NAME_PATTERN)
+    # stop every other trained run at the first validation checkpoint that reaches the target (needs ``reference``:
+    # a target known before the run ends; the reference's own run trains its whole budget, first)
+    early_stop: bool = False
 
 
 class Method(_Strict):

@@ -39,6 +39,7 @@ from e2gan_bench.training.artifacts import load_generator, training_summary
 from e2gan_bench.training.base import BaseCheckpoint, load_base, load_or_train_base
 from e2gan_bench.training.methods import run_method
 from e2gan_bench.training.trainer import TrainingDiverged
+from e2gan_bench.training.validation import CURVE_METRICS as HIGHER
 from e2gan_bench.util import fault_point
 
 
@@ -123,6 +124,9 @@ def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, consol
             store.check_artifact(s.train_key)
     if not todo:
         return counts
+    # early stop: a run's target comes from its reference run, so references go first and a run whose reference
+    # is still being computed waits for it (below)
+    todo.sort(key=lambda s: s.stop is not None)
     encoder = CachedPromptEncoder(default_encoder(), cache_dir)
     ex = executor or LocalExecutor()
     with _progress(console) as progress:
@@ -144,6 +148,9 @@ def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, consol
                         waiting.clear()
                     while queue and len(running) < ex.slots:
                         s = queue.popleft()
+                        if _reference_pending(s, store, queue, waiting, running):
+                            waiting.append(s)
+                            continue
                         if not store.try_claim(f"run:{s.key}"):
                             waiting.append(s)
                             continue
@@ -180,6 +187,20 @@ def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, consol
             for s, _, _ in running.values():
                 store.release(f"run:{s.key}")
     return counts
+
+
+def _reference_pending(s: RunSpec, store: ResultsStore, queue: deque, waiting: list, running: dict) -> bool:
+    """An early-stopped run whose reference run's training is not stored yet but is still to come (queued, waiting
+    or running here, or claimed by another process): it waits. A reference that is nowhere (it failed) does not
+    hold the run back: the run fails, saying why (:func:`stop_target`)."""
+    if s.stop is None or store.has_artifacts(s.stop["reference_train_key"]):
+        return False
+    ref = s.stop["reference_train_key"]
+    pending = [o for o in (*queue, *waiting) if o.train_key == ref] + [o for o, _, _ in running.values()
+                                                                       if o.train_key == ref]
+    if pending:
+        return True
+    return store.held_elsewhere(f"train:{ref}")
 
 
 @dataclass(frozen=True)
@@ -277,9 +298,11 @@ def _finish(ex: Executor, fut: Future, s: RunSpec, task: TaskID, trained: bool, 
         counts.reevaluated += 1
     else:
         counts.done += 1
+    stop = (rec.details or {}).get("early_stop") or {}
     progress.console.print(f"  {s.label}: " + "  ".join(
         f"{m} {rec.value(m):{fmt}}" for m, fmt in (("psnr", ".2f"), ("kid", ".4f"), ("train_seconds", ".1f"))
-        if rec.value(m) is not None))
+        if rec.value(m) is not None) + (f"  stopped at step {stop['stopped_at']} of {stop['budget']}"
+                                        if stop.get("stopped_at") is not None else ""))
 
 
 def _count_failure(s: RunSpec, store: ResultsStore, cache_dir: Path, plan: EvaluationPlan, progress: Progress,
@@ -347,6 +370,28 @@ def _bases(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, encoder: 
     return bases, broken
 
 
+class ReferenceMissing(RuntimeError):
+    """An early-stopped run whose reference run has no stored training (it failed): the run fails with this reason."""
+
+
+def stop_target(s: RunSpec, store: ResultsStore) -> tuple[str, float] | None:
+    """The early-stop target of a run (``target.early_stop``): its reference run's final validation quality minus
+    the tolerance, on the metric's worse side; None without early stop."""
+    if s.stop is None:
+        return None
+    metric, ref = s.stop["metric"], s.stop["reference"]
+    points = []
+    if store.has_artifacts(s.stop["reference_train_key"]):
+        points = [p for p in ((store.training(s.stop["reference_train_key"]).get("val_curve") or {}).get("points")
+                              or []) if p.get(metric) is not None]
+    if not points:
+        raise ReferenceMissing(f"early stop: the reference run ({ref}, same concept and seed) has no stored training "
+                               f"with a validation curve, so the target is unknown (did it fail?)")
+    final = float(points[-1][metric])
+    tol = float(s.stop["tolerance"])
+    return metric, (final - tol if HIGHER[metric] else final + tol)
+
+
 def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPromptEncoder,
             base: BaseCheckpoint | None, plan: EvaluationPlan, on_step: Callable[[int], None] | None = None) -> RunRecord:
     """Train the run if its artifact is not stored yet, then evaluate it from the artifact and store the record."""
@@ -355,10 +400,11 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
     if not store.has_artifacts(s.train_key):
         with store.claim(f"train:{s.train_key}"):  # another suite's run may share this training
             if not store.has_artifacts(s.train_key):
+                stop_at = stop_target(s, store)
                 with store.new_artifacts(s.train_key) as staged:
                     outcome = run_method(s.method, ds, emb, s.seed, s.model_kwargs, s.ndf, staged,
                                          base_state=base.state if base is not None else None, on_step=on_step,
-                                         curve=s.curve, device=s.device)
+                                         curve=s.curve, device=s.device, stop_at=stop_at)
                     summary = training_summary(outcome)
                     write_json(staged / TRAINING, summary)
                     write_json(staged / "config.json", s.config())

@@ -14,6 +14,7 @@ formatting: such edits keep every stored result.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,9 @@ class RunSpec:
     key: str
     curve: CurveSpec = CurveSpec()
     device: str = "cpu"  # resolved: cpu | cuda (training and evaluation run there)
+    # early stop (the suite's ``target.early_stop``): metric, tolerance, the reference method and its run's training
+    # key, whose final validation quality minus the tolerance is where this run stops; None: the whole budget
+    stop: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -85,7 +89,7 @@ class RunSpec:
                 "method": self.method.model_dump(), "seed": self.seed, "data": self.data.__dict__,
                 "data_key": self.data_key, "model": self.model_kwargs, "ndf": self.ndf,
                 "eval": self.eval.model_dump(), "base": self.base_key, "train_key": self.train_key, "key": self.key,
-                "curve": self.curve.model_dump(), "device": self.device}
+                "curve": self.curve.model_dump(), "device": self.device, "stop": self.stop}
 
     @classmethod
     def from_config(cls, d: dict[str, Any], *, file: str) -> RunSpec:
@@ -95,7 +99,7 @@ class RunSpec:
                        Method.model_validate(d["method"]), int(d["seed"]), DataSettings(**d["data"]), d["data_key"],
                        dict(d["model"]), int(d["ndf"]), EvalSpec.model_validate(d["eval"]), None, d["base"],
                        d["train_key"], d["key"], CurveSpec.model_validate(d.get("curve", {"points": 0})),
-                       str(d.get("device", "cpu")))
+                       str(d.get("device", "cpu")), d.get("stop"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"stored run configuration from an older version or damaged ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:100]}); run its suite again", file=file) from None
@@ -177,6 +181,8 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
         if name is not None and name not in names and not (fld == "target.floor" and name == "identity"):
             raise ConfigError("not a method of this suite", file=suite_file, field=fld, value=name,
                               allowed=", ".join(names))
+    if suite.target.early_stop:
+        _check_early_stop(suite, methods, suite_file)
     encoder = CachedPromptEncoder(default_encoder(), cache_dir or default_home())
     plans: dict[str, BasePlan] = {}
 
@@ -218,7 +224,45 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
                 key = content_key("run", train_key, suite.eval.model_dump(), n=20)
                 specs.append(RunSpec(suite.name, concept, cfile, method, seed, settings, dkey, mk, ndf, suite.eval,
                                      base, base.key if base else None, train_key, key, curve, device))
-    return specs
+    return _with_early_stop(specs, suite) if suite.target.early_stop else specs
+
+
+def _trains(m: Method) -> bool:
+    return not m.reference and m.trainable != "none" and m.budget.steps > 0
+
+
+def _check_early_stop(suite: Suite, methods: list[Method], suite_file: str) -> None:
+    """Early stop needs a target a run can know before it ends: a trained reference method's final quality."""
+    t = suite.target
+    if t.reference is None:
+        raise ConfigError("needs target.reference: the gap target depends on every method's final quality, which no "
+                          "run knows while it trains", file=suite_file, field="target.early_stop", value=True)
+    if suite.curve.points <= 0:
+        raise ConfigError("early stop checks the validation curve: give it points", file=suite_file,
+                          field="curve.points", value=suite.curve.points)
+    ref = next(m for m in methods if m.name == t.reference)
+    if not _trains(ref):
+        raise ConfigError("the early-stop target comes from a trained method's final validation quality; this one "
+                          "trains nothing", file=suite_file, field="target.reference", value=t.reference)
+
+
+def _with_early_stop(specs: list[RunSpec], suite: Suite) -> list[RunSpec]:
+    """Every trained run but the reference's stops at the target its concept and seed's reference run sets: its
+    training key gains the reference run's training key, the metric and the tolerance (a suite without early stop
+    keeps its keys)."""
+    t = suite.target
+    ref_keys = {(s.concept.name, s.seed): s.train_key for s in specs if s.method.name == t.reference}
+    out = []
+    for s in specs:
+        if s.method.name == t.reference or not _trains(s.method):
+            out.append(s)
+            continue
+        stop = {"metric": t.metric, "tolerance": t.tolerance, "reference": t.reference,
+                "reference_train_key": ref_keys[(s.concept.name, s.seed)]}
+        train_key = content_key("train-stop", s.train_key, stop, n=20)
+        key = content_key("run", train_key, s.eval.model_dump(), n=20)
+        out.append(dataclasses.replace(s, train_key=train_key, key=key, stop=stop))
+    return out
 
 
 def suite_with_rank_search(name_or_path: str, rank_search: str | None, catalog: Catalog) -> tuple[Suite, Path]:

@@ -296,6 +296,13 @@ class ResultsStore:
         self._start_heartbeat()
         return True
 
+    def held_elsewhere(self, name: str) -> bool:
+        """Whether a live process other than this one holds claim ``name``."""
+        with closing(self._connect()) as con:
+            row = con.execute("SELECT owner, pid, host, started, heartbeat FROM claims WHERE name = ?",
+                              (name,)).fetchone()
+        return row is not None and row[0] != owner_tag() and self._owner_alive(*row[1:])
+
     def release(self, name: str) -> None:
         with self._lock:
             self._held.discard(name)

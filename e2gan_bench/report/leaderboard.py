@@ -49,6 +49,9 @@ def runs_frame(pairs: list[tuple[str, RunRecord]],
         row["reference"] = r.reference
         row.update({f"backend_{k}": v for k, v in r.backends.items()})
         row.update((run_info or {}).get(r.key, {}))
+        stop = (r.details or {}).get("early_stop")
+        if stop:  # an early-stopped suite: where the run stopped (empty: it trained its whole budget)
+            row["stopped_at"] = stop.get("stopped_at")
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

@@ -52,9 +52,10 @@ def _train_data(ds: PairedDataset, idx: np.ndarray, emb: PromptEmbedding) -> Tra
 def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: int, model_kwargs: dict[str, Any],
                ndf: int, out_dir: Path, base_state: dict[str, torch.Tensor] | None = None,
                on_step: Callable[[int], None] | None = None, curve: CurveSpec | None = None,
-               device: str = "cpu") -> MethodOutcome:
+               device: str = "cpu", stop_at: tuple[str, float] | None = None) -> MethodOutcome:
     """Build, search, train and save one method on one concept. With ``curve`` (and validation pairs in
-    ``ds``), the generator is scored on the validation split before training and at log-spaced steps."""
+    ``ds``), the generator is scored on the validation split before training and at log-spaced steps; with
+    ``stop_at`` (metric, target) training stops at the first of those steps that reaches the target."""
     torch.manual_seed(seed)
     G = ARCHS.get(method.arch, field="arch")(**model_kwargs)
     if method.init == "base":
@@ -123,13 +124,22 @@ def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: in
 
     validator = Validator.for_data(ds.src_val, ds.tgt_val, emb, curve, device) if curve is not None else None
     checkpoints: list[int] = []
+    budget = method.budget
+    if stop_at is not None and validator is None:
+        raise ConfigError("early stop needs a validation curve (curve.points > 0 and validation pairs)",
+                          field="target.early_stop")
     if validator is not None:
         validator.offset_seconds, validator.offset_flops = search_seconds, search_flops
-        validator(G, 0, 0.0, 0)  # the starting point (a base model's zero-shot quality)
-        checkpoints = checkpoint_steps(method.budget.steps, validator.spec) if any(
+        validator.stop_at = stop_at
+        if validator(G, 0, 0.0, 0):  # the starting point (a base model's zero-shot quality) reaches the target
+            budget = budget.model_copy(update={"steps": 0})
+        checkpoints = checkpoint_steps(budget.steps, validator.spec) if any(
             p.requires_grad for p in G.parameters()) else []
-    res = train_gan(G, data, method.budget, seed, ndf=ndf, on_step=on_step, checkpoints=checkpoints,
+    res = train_gan(G, data, budget, seed, ndf=ndf, on_step=on_step, checkpoints=checkpoints,
                     on_checkpoint=(lambda step, secs, flops: validator(G, step, secs, flops)) if checkpoints else None)
+    if stop_at is not None:
+        details["early_stop"] = {"metric": stop_at[0], "target": float(stop_at[1]), "budget": method.budget.steps,
+                                 "stopped_at": res.steps if res.steps < method.budget.steps else None}
     G = G.cpu()  # what is stored, and what the outcome holds, lives on the CPU
     stored, artifacts = save_weights(method, G, out_dir)
     details["total_params"] = count_params(G)

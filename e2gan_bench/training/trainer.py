@@ -101,13 +101,14 @@ def train_gan(
     log_every: int = 25,
     on_step: Callable[[int], None] | None = None,
     checkpoints: Sequence[int] = (),
-    on_checkpoint: Callable[[int, float, int], None] | None = None,
+    on_checkpoint: Callable[[int, float, int], bool | None] | None = None,
 ) -> TrainResult:
     """Train the generator's trainable parameters; returns cost and loss curve.
 
     After each step number in ``checkpoints`` (counted from 1), ``on_checkpoint(steps_done,
     train_seconds, train_flops)`` runs with the generator in eval mode; its time is off the training
-    clock (validation is not training cost).
+    clock (validation is not training cost). When it returns True, training stops there (early stop):
+    ``steps``, ``seconds`` and ``flops`` of the result count the steps trained.
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -164,6 +165,7 @@ def train_gan(
         return l1
 
     t0 = time.perf_counter()
+    done = budget.steps
     for step in range(budget.steps):
         idx = torch.randint(0, n, (batch,), generator=gen)
         args = (data.src[idx], data.tgt[idx], data.texts[data.text_idx[idx]], data.masks[data.text_idx[idx]])
@@ -195,13 +197,17 @@ def train_gan(
             wanted.pop(0)
             t_pause = time.perf_counter()
             G.eval()
-            on_checkpoint(step + 1, t_pause - t0 - paused, step_flops * (step + 1))
+            stop = on_checkpoint(step + 1, t_pause - t0 - paused, step_flops * (step + 1))
             G.train()
             paused += time.perf_counter() - t_pause
-    result.steps = budget.steps
+            if stop:
+                done = step + 1
+                break
+    result.steps = done
+    result.flops = step_flops * done
     result.seconds = time.perf_counter() - t0 - paused
-    if probe_step is not None:
-        result.seconds *= budget.steps / (budget.steps - 1)
+    if probe_step is not None and done > probe_step:  # the probed step is off the clock: counted at the mean
+        result.seconds *= done / (done - 1)
     G.eval()
     return result
 

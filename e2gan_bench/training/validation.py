@@ -50,6 +50,7 @@ class Validator:
     curve: list[dict[str, Any]] = field(default_factory=list)
     backends: dict[str, str] = field(default_factory=dict)
     device: str = "cpu"  # where LPIPS runs (the generator runs where it lives)
+    stop_at: tuple[str, float] | None = None  # early stop: (metric, target); a point that reaches it ends training
 
     @classmethod
     def for_data(cls, src: np.ndarray, tgt: np.ndarray, emb: PromptEmbedding, spec: CurveSpec,
@@ -71,13 +72,19 @@ class Validator:
         self.backends.setdefault("ssim", "torchmetrics")
         return vals
 
-    def __call__(self, G: Generator, step: int, seconds: float, flops: int) -> None:
+    def __call__(self, G: Generator, step: int, seconds: float, flops: int) -> bool:
+        """Score one checkpoint; True when it reaches the early-stop target (training stops there)."""
         was_training = G.training
         G.eval()
         vals = self.score(G)
         G.train(was_training)
         self.curve.append({"step": int(step), "seconds": self.offset_seconds + float(seconds),
                            "flops": int(self.offset_flops + flops), **vals})
+        if self.stop_at is None:
+            return False
+        metric, target = self.stop_at
+        v = vals.get(metric)
+        return v is not None and (v >= target if CURVE_METRICS[metric] else v <= target)
 
     def summary(self) -> dict[str, Any]:
         return {"points": self.curve, "backends": dict(self.backends), "n_images": int(len(self.src))}
