@@ -3,6 +3,7 @@
     e2gan-bench run --suite standard --out runs/std
     e2gan-bench run --suite gate-degraded --out runs/std
     python scripts/gate_validation.py --out runs/std --dest reports/gate-validation
+    (``--standard-out DIR``: the standard suite's runs, the A/A part, from another store)
 
 * **A/A (false alarms)**: for each method of the standard suite, the same recipe on both sides of
   ``compare``, the two sides drawn from *different seeds* of each concept (the seed of the candidate's run is
@@ -73,6 +74,7 @@ def aa_rates(runs: list[RunRecord], draws: int, rng: random.Random) -> dict[str,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/std"))
+    ap.add_argument("--standard-out", type=Path, default=None, help="store of the standard suite (default: --out)")
     ap.add_argument("--dest", type=Path, default=Path("reports/gate-validation"))
     ap.add_argument("--draws", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
@@ -80,7 +82,8 @@ def main() -> None:
     store = ResultsStore(a.out, readonly=True)
     a.dest.mkdir(parents=True, exist_ok=True)
     rng = random.Random(a.seed)
-    std = _records(store, "standard")
+    std_store = ResultsStore(a.standard_out, readonly=True) if a.standard_out else store
+    std = _records(std_store, "standard")
     aa = [{"method": m, **aa_rates(runs, a.draws, rng)} for m, runs in std.items() if m != "identity"]
     deg = _records(store, "gate-degraded")
     det = []
@@ -97,7 +100,8 @@ def main() -> None:
     det_df.to_csv(a.dest / "detection.csv", index=False)
     total = aa_df["false_alarms"].sum() / aa_df["draws"].sum() if not aa_df.empty else float("nan")
     md = ["# Regression-gate validation", "", __doc__.split("\n\n", 2)[2].strip(), "",
-          f"Store `{a.out}`; default gates; {a.draws} draws per method, seed {a.seed}.", "",
+          f"Store `{a.out}`" + (f" (standard suite: `{a.standard_out}`)" if a.standard_out else "")
+          + f"; default gates; {a.draws} draws per method, seed {a.seed}.", "",
           "## A/A false alarms (same recipe, different seeds)", "", aa_df.to_markdown(index=False), "",
           f"Overall: {aa_df['false_alarms'].sum()} alarms in {aa_df['draws'].sum()} gated comparisons "
           f"(rate {total:.3f}; target ≤ 0.05).", "",
