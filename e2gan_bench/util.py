@@ -91,11 +91,20 @@ def resolve_device(name: str, *, field: str = "--device", file: str | None = Non
         raise UserError("unknown device", file=file, field=field, value=name, allowed=", ".join(DEVICES))
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and require and not torch.cuda.is_available():
-        raise UserError(f"CUDA is not available here (torch {torch.__version__}, built for CUDA "
-                        f"{torch.version.cuda or 'none'}); use --device cpu or auto", file=file, field=field,
+    if name == "cuda" and require and (reason := cuda_unavailable_reason()) is not None:
+        raise UserError(f"CUDA is not available here ({reason}); use --device cpu or auto", file=file, field=field,
                         value=name)
     return name
+
+
+def cuda_unavailable_reason(template: str = "torch {torch}, built for CUDA {cuda}") -> str | None:
+    """None when torch sees a CUDA GPU; otherwise why not: ``template`` with ``{torch}`` (torch's version) and
+    ``{cuda}`` (the CUDA version torch was built for, ``none`` for a CPU-only build) filled in."""
+    import torch  # heavy: imported only when asked
+
+    if torch.cuda.is_available():
+        return None
+    return template.format(torch=torch.__version__, cuda=torch.version.cuda or "none")
 
 
 def device_info(device: str) -> dict[str, Any]:

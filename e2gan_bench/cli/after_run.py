@@ -51,7 +51,7 @@ class AfterRun:
     def __call__(self, suite: Suite, specs: list[RunSpec], out: Path) -> None:
         from e2gan_bench.harness.store import ResultsStore
 
-        store = ResultsStore(out)
+        store = ResultsStore(out, readonly=True)  # only read: the export and the tracker write elsewhere
         if self.save_outputs is not None:
             from e2gan_bench.harness.export import export_outputs
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -12,6 +11,7 @@ from rich.table import Table
 from e2gan_bench.cli.after_run import AfterRun, MlflowOpt, MlflowUriOpt, SaveOutputsOpt
 from e2gan_bench.cli.app import ConceptDirs, MethodDirs, app, console, open_catalog
 from e2gan_bench.errors import UserError
+from e2gan_bench.harness.executors import MAX_JOBS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +53,7 @@ ExecutorOpt = Annotated[Optional[str], typer.Option(
     "Default: local, or process when --jobs > 1.")]
 JobsOpt = Annotated[Optional[int], typer.Option(
     "--jobs", help="Runs computed at once (process: worker processes, ray: concurrent tasks); each gets "
-    "max(1, cores // N) torch threads. Default: the cores (torch threads) of this process.", min=1, max=256)]
+    "max(1, cores // N) torch threads. Default: the cores (torch threads) of this process.", min=1, max=MAX_JOBS)]
 RayAddressOpt = Annotated[Optional[str], typer.Option(
     "--ray-address", help="With --executor ray: the Ray cluster to use (e.g. ray://head:10001 or auto); without "
     "it a local Ray instance is started for this command. OUT must be a folder every node sees at the same path.")]
@@ -86,14 +86,15 @@ def _specs(suite_name: str, out: Path, concept_dirs: list[Path] | None, method_d
     catalog = catalog.bound(binder(paths))
     if check:
         require_inputs(suite, catalog, str(path), paths, resolved)
-    if need_device and resolved is None:  # the suite's device: it must be here too
-        resolve_device(suite.device, field="device", file=str(path))
+    if resolved is None:  # the suite's device, resolved once; where runs are computed it must be here too
+        resolved = resolve_device(suite.device, field="device", file=str(path), require=need_device)
     return suite, expand_suite(suite, catalog, str(path), out / "cache", device=resolved)
 
 
 def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path,
                   html: bool = False) -> tuple[pd.DataFrame, int]:
     from e2gan_bench.harness.store import ResultsStore
+    from e2gan_bench.report.amortise import read_base_meta
     from e2gan_bench.report.leaderboard import write_reports
 
     store = ResultsStore(out, readonly=True)
@@ -105,7 +106,7 @@ def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path,
         else:
             pairs.append((s.method.name, rec))  # failed runs too: the reports show them with their reason
     title = f"e2gan-bench leaderboard — suite `{suite.name}`"
-    order, base_meta = [m.name for m in suite.methods], _base_meta(out / "cache", specs)
+    order, base_meta = [m.name for m in suite.methods], read_base_meta((s.base_key, [out / "cache"]) for s in specs)
     lb = write_reports(pairs, dest, title=title, order=order, base_meta=base_meta, missing=missing,
                        target=suite.target)
     if html:
@@ -119,17 +120,6 @@ def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path,
 def _written(dest: Path, html: bool) -> str:
     return f"reports: {dest}/leaderboard.md, leaderboard.csv, runs.csv" + (
         ", leaderboard.html, leaderboard.json" if html else "")
-
-
-def _base_meta(cache: Path, specs: list[RunSpec]) -> list[dict]:
-    seen, out = set(), []
-    for s in specs:
-        if s.base_key is not None and s.base_key not in seen:
-            seen.add(s.base_key)
-            f = cache / "base" / s.base_key / "meta.json"
-            if f.is_file():
-                out.append(json.loads(f.read_text()))
-    return out
 
 
 @app.command()
@@ -202,16 +192,14 @@ def evaluate(
         s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights)
     else:
         specs, skipped = stored_specs(store)
+        from e2gan_bench.util import resolve_device
+
         if device:  # each stored run is evaluated where it was run, unless --device says where
             from dataclasses import replace
-
-            from e2gan_bench.util import resolve_device
 
             dev = resolve_device(device)
             specs = [replace(sp, device=dev) for sp in specs]
         else:  # each stored run is evaluated where it was run: that device must be here
-            from e2gan_bench.util import resolve_device
-
             for dev in sorted({sp.device for sp in specs}):
                 resolve_device(dev, field="device (of stored runs; --device chooses another)")
     console.print(f"evaluate {len(specs)} run(s) in {out}" + (f" (suite {s.name})" if s else ""))

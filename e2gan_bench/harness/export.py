@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from e2gan_bench.cache import atomic_dir, atomic_write_bytes, remove_temporaries, write_json
-from e2gan_bench.data.dataset import build_dataset
+from e2gan_bench.data.dataset import PairedDataset, build_dataset
 from e2gan_bench.errors import CheckpointError, UserError
 from e2gan_bench.harness.spec import RunSpec
 from e2gan_bench.harness.store import ResultsStore
@@ -77,6 +77,9 @@ def export_outputs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, d
     remove_temporaries(dest.parent, legacy=False)  # what an interrupted export left (its process is gone)
     encoder = CachedPromptEncoder(default_encoder(), cache_dir)
     bases: dict[str, BaseCheckpoint | None] = {}
+    # one dataset per (concept, data key), built once: every method and seed of a concept shares it (keyed by the
+    # concept too — a data key does not cover a concept's name, nor its prompt where the teacher ignores it)
+    datasets: dict[tuple[str, str], PairedDataset] = {}
     concepts: dict[str, dict[str, Any]] = {}
     runs: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
@@ -87,7 +90,10 @@ def export_outputs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, d
             if rec is None or rec.status != "ok":
                 skipped.append({**ident, "reason": "not in the store" if rec is None else f"failed: {rec.error}"})
                 continue
-            ds = build_dataset(s.concept, s.data, cache_dir, file=s.concept_file)
+            ds = datasets.get((s.concept.name, s.data_key))
+            if ds is None:
+                ds = datasets[(s.concept.name, s.data_key)] = build_dataset(s.concept, s.data, cache_dir,
+                                                                             file=s.concept_file)
             cdir = _part(s.concept.name)
             names = [f"{i:04d}.png" for i in range(len(ds.src_test))]
             seen = concepts.get(s.concept.name)
@@ -97,7 +103,7 @@ def export_outputs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, d
                 concepts[s.concept.name] = {
                     "prompt": ds.prompt, "data_key": ds.key, "n_test": len(names), "source": f"{cdir}/source",
                     "teacher": f"{cdir}/teacher", "data": ds.provenance}
-            elif seen["data_key"] != ds.key:  # one teacher folder per concept: the test split must be the same
+            elif seen["data_key"] != s.data_key:  # one teacher folder per concept: the test split must be the same
                 raise UserError("runs of one concept use different test data; export one suite at a time",
                                 field="--save-outputs", value=s.concept.name)
             if s.base_key is not None and s.base_key not in bases:

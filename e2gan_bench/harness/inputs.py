@@ -14,6 +14,7 @@ Where each comes from, first found wins:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,13 +23,16 @@ from typing import Any
 
 from e2gan_bench.config import ComponentSpec, Concept, Suite, SuitePaths
 from e2gan_bench.data.sources import IMAGE_SUFFIXES
-from e2gan_bench.data.teachers import find_ip2p_folder
+from e2gan_bench.data.teachers import DiffusersTeacher, find_ip2p_folder
 from e2gan_bench.errors import UserError
 from e2gan_bench.features import weights as W
 from e2gan_bench.resources import Catalog
+from e2gan_bench.util import cuda_unavailable_reason
 
 #: the weights-registry name of the InstructPix2Pix teacher
 TEACHER_WEIGHTS = "instruct-pix2pix"
+#: the model a ``diffusers`` teacher that names none loads (its ``Params`` default)
+_DEFAULT_TEACHER_MODEL = DiffusersTeacher.Params.model_fields["model"].default
 
 
 def suite_paths(suite: Suite, data_root: Path | str | None = None, teacher_weights: Path | str | None = None) -> SuitePaths:
@@ -45,12 +49,9 @@ def _abs(p: str) -> str:
 def binder(paths: SuitePaths) -> Callable[[Concept, str], Concept]:
     """``bind(concept, file)``: the concept with the suite's data root and teacher weights filled in (what a run
     records in its configuration, so it can be evaluated again without the options)."""
-    registered: list[Any] = []
-
+    @functools.cache
     def registry_folder() -> str | None:
-        if not registered:
-            registered.append(W.resolve(TEACHER_WEIGHTS))
-        ref = registered[0]
+        ref = W.resolve(TEACHER_WEIGHTS)
         return None if ref is None else str(ref.path)
 
     def bind(c: Concept, file: str) -> Concept:
@@ -117,7 +118,7 @@ def check_inputs(suite: Suite, catalog: Catalog, suite_file: str, paths: SuitePa
     folders: dict[tuple[str, str], list[str]] = {}
     for c in concepts:
         if c.teacher.kind == "diffusers":
-            teachers.setdefault(str(c.teacher.params.get("model", "timbrooks/instruct-pix2pix")), []).append(c.name)
+            teachers.setdefault(str(c.teacher.params.get("model", _DEFAULT_TEACHER_MODEL)), []).append(c.name)
         if c.source.kind == "folder" and c.teacher.kind != "folder-pairs":
             folders.setdefault((str(c.source.params.get("path", "")), "source.path"), []).append(c.name)
         if c.teacher.kind == "folder-pairs":
@@ -149,12 +150,10 @@ def check_inputs(suite: Suite, catalog: Catalog, suite_file: str, paths: SuitePa
                           "images each, 256² or larger) and pass --data-root DIR, or set paths.data_root in the suite",
                           tuple(users), where(field, users)))
     dev = device or suite.device
-    import torch  # heavy: imported only when a suite is checked
-
-    gpu = bool(torch.cuda.is_available())
+    no_gpu = cuda_unavailable_reason("torch {torch} sees no CUDA GPU (built for CUDA {cuda})")  # imports torch
+    gpu = no_gpu is None
     if dev == "cuda":
-        needs.append(Need("GPU", "cuda", gpu, "torch sees a CUDA GPU" if gpu else
-                          f"torch {torch.__version__} sees no CUDA GPU (built for CUDA {torch.version.cuda or 'none'})",
+        needs.append(Need("GPU", "cuda", gpu, no_gpu or "torch sees a CUDA GPU",
                           "run on a machine with a CUDA GPU, or pass --device cpu (the same runs, far slower)"))
     else:
         needs.append(Need("GPU", dev, True, f"not required (device {dev}; GPU {'present' if gpu else 'absent'})", ""))

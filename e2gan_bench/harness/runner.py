@@ -38,8 +38,8 @@ from e2gan_bench.record import RunRecord
 from e2gan_bench.training.artifacts import load_generator, training_summary
 from e2gan_bench.training.base import BaseCheckpoint, load_base, load_or_train_base
 from e2gan_bench.training.methods import run_method
+from e2gan_bench.training.targets import final_value, reference_target
 from e2gan_bench.training.trainer import TrainingDiverged
-from e2gan_bench.training.validation import CURVE_METRICS as HIGHER
 from e2gan_bench.util import fault_point
 
 
@@ -132,7 +132,7 @@ def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, consol
     with _progress(console) as progress:
         overall = progress.add_task("runs", total=len(todo))
         bases, broken = _bases(todo, store, cache_dir, encoder, progress, train, fail_fast)
-        ex.use_gpus = any(getattr(s, "device", "cpu") != "cpu" for s in todo)
+        ex.use_gpus = any(s.device != "cpu" for s in todo)
         compute = functools.partial(_compute, ctx=_Context(store, encoder, plans, bases)) if ex.in_process else _compute
         queue, waiting = deque(todo), []
         running: dict[Future, tuple[RunSpec, TaskID, bool]] = {}  # submitted runs, under this process's claim
@@ -196,11 +196,8 @@ def _reference_pending(s: RunSpec, store: ResultsStore, queue: deque, waiting: l
     if s.stop is None or store.has_artifacts(s.stop["reference_train_key"]):
         return False
     ref = s.stop["reference_train_key"]
-    pending = [o for o in (*queue, *waiting) if o.train_key == ref] + [o for o, _, _ in running.values()
-                                                                       if o.train_key == ref]
-    if pending:
-        return True
-    return store.held_elsewhere(f"train:{ref}")
+    here = (*queue, *waiting, *(o for o, _, _ in running.values()))
+    return any(o.train_key == ref for o in here) or store.held_elsewhere(f"train:{ref}")
 
 
 @dataclass(frozen=True)
@@ -379,17 +376,14 @@ def stop_target(s: RunSpec, store: ResultsStore) -> tuple[str, float] | None:
     the tolerance, on the metric's worse side; None without early stop."""
     if s.stop is None:
         return None
-    metric, ref = s.stop["metric"], s.stop["reference"]
-    points = []
-    if store.has_artifacts(s.stop["reference_train_key"]):
-        points = [p for p in ((store.training(s.stop["reference_train_key"]).get("val_curve") or {}).get("points")
-                              or []) if p.get(metric) is not None]
-    if not points:
-        raise ReferenceMissing(f"early stop: the reference run ({ref}, same concept and seed) has no stored training "
-                               f"with a validation curve, so the target is unknown (did it fail?)")
-    final = float(points[-1][metric])
-    tol = float(s.stop["tolerance"])
-    return metric, (final - tol if HIGHER[metric] else final + tol)
+    metric, ref_key = s.stop["metric"], s.stop["reference_train_key"]
+    final = None
+    if store.has_artifacts(ref_key):
+        final = final_value((store.training(ref_key).get("val_curve") or {}).get("points") or [], metric)
+    if final is None:
+        raise ReferenceMissing(f"early stop: the reference run ({s.stop['reference']}, same concept and seed) has no "
+                               f"stored training with a validation curve, so the target is unknown (did it fail?)")
+    return metric, reference_target(final, float(s.stop["tolerance"]), metric)
 
 
 def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPromptEncoder,

@@ -9,12 +9,33 @@ quality-matched cost, when both reached it; else by training seconds at equal st
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from e2gan_bench.record import RunRecord
+
+
+def read_base_meta(wanted: Iterable[tuple[str | None, Sequence[Path]]]) -> list[dict[str, Any]]:
+    """The stored description (``<cache>/base/<key>/meta.json``) of each distinct base key in ``wanted`` — (base key,
+    the cache folders to look in, in order) pairs — in first-seen order, from the first cache that has the file.
+    Runs without a base (``None``) and bases with no stored file are left out; a file there that cannot be read or
+    parsed raises. Reads the JSON only (training/base.py imports torch)."""
+    out, seen = [], set()
+    for key, caches in wanted:
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        for cache in caches:
+            f = cache / "base" / key / "meta.json"
+            if f.is_file():
+                out.append(json.loads(f.read_text()))
+                break
+    return out
 
 
 def _break_even(base_cost: float, per_concept: float, scratch: float) -> float | None:

@@ -173,6 +173,8 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
     target = target or TargetSpec()
     df, lb = report_frames(pairs, order, target, run_info)
     info_cols = list(dict.fromkeys(c for v in (run_info or {}).values() for c in v))
+    run_num_cols = [c for c in RUN_COLUMNS if c in df]  # the merge's columns (store, machine, …) are text
+    run_cols = run_num_cols + [c for c in info_cols if c in df]
     methods = list(lb["method"]) if not lb.empty else list(dict.fromkeys(m for m, _ in pairs))
 
     def link(key: str | None) -> str | None:
@@ -189,7 +191,7 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
     failures = [(m, r) for m, r in pairs if r.status == "failed"]
     prov = provenance_lines(pairs, df)
     run_rows = [] if df.empty else [
-        {**{c: row.get(c) for c in (*RUN_COLUMNS, *info_cols) if c in df}, "error": row.get("error"),
+        {**{c: row.get(c) for c in run_cols}, "error": row.get("error"),
          "key": row["key"], "folder": link(row["key"])} for _, row in df.iterrows()]
 
     body = [f"<h1>{_inline(title)}</h1>"]
@@ -250,13 +252,11 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
                                   for r in data) + "</table>")
     body.append(f"<h2 id=runs>Runs ({len(run_rows)})</h2>")
     if run_rows:
-        cols = [c for c in (*RUN_COLUMNS, *info_cols) if c in df]
-        n_num = len([c for c in RUN_COLUMNS if c in df])  # the merge's columns (store, machine, …) are text
-        rows = [[html.escape(_run_cell(c, r[c])) for c in cols]
+        rows = [[html.escape(_run_cell(c, r[c])) for c in run_cols]
                 + [f"<a href='{r['folder']}'>{html.escape(r['key'])}</a>" if r["folder"] else html.escape(r["key"])]
                 for r in run_rows]
         body.append("<details><summary>every run (concept × method × seed) with its folder</summary>"
-                    + _table([*cols, "run folder"], rows, numeric={2, *range(4, n_num)}) + "</details>")
+                    + _table([*run_cols, "run folder"], rows, numeric={2, *range(4, len(run_num_cols))}) + "</details>")
     if sources:
         body.append("<h2 id=sources>Sources</h2><ul>" + "".join(f"<li>{_inline(x.removeprefix('- '))}</li>"
                                                                 for x in sources if x.strip()) + "</ul>")

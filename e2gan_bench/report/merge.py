@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Container
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -48,6 +49,7 @@ from e2gan_bench.errors import UserError
 from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.metrics import all_metrics, format_number
 from e2gan_bench.record import RunRecord
+from e2gan_bench.report.amortise import read_base_meta
 from e2gan_bench.report.claims import _latest, _locate
 from e2gan_bench.report.gates import default_gates
 from e2gan_bench.report.sides import _store_suites
@@ -227,10 +229,11 @@ def _config(store: Path, rec: RunRecord) -> dict[str, Any] | None:
         raise UserError(f"unreadable run configuration ({type(exc).__name__})", file=str(path)) from None
 
 
-def _read(roots: list[Path], suite: Suite) -> tuple[list[StoredRun], dict[Path, int], dict[Path, int]]:
-    """Every store's newest record per (concept, method, seed) of the suite's grid; counts of superseded and
-    out-of-grid records per store."""
-    grid = {(c, m.name, s) for c in suite.concepts for m in suite.methods for s in suite.seeds}
+def _read(roots: list[Path], suite: Suite, held: dict[Path, list[str]],
+          grid: Container[tuple[str, str, int]]) -> tuple[list[StoredRun], dict[Path, int], dict[Path, int]]:
+    """Every store's newest record per (concept, method, seed) of the suite's ``grid``; counts of superseded and
+    out-of-grid records per store. ``held``: the suites each store holds (for the refusal of a store without this
+    one)."""
     runs, superseded, outside = [], {}, {}
     for root in roots:
         store = ResultsStore(root, readonly=True)
@@ -240,7 +243,7 @@ def _read(roots: list[Path], suite: Suite) -> tuple[list[StoredRun], dict[Path, 
             raise UserError(f"unreadable results store ({type(exc).__name__}: {exc})", file=str(store.db)) from None
         if not pairs:
             raise UserError(f"no runs of suite '{suite.name}' in this store", field="STORE", value=str(root),
-                            allowed=", ".join(_store_suites(store.db)) or "none")
+                            allowed=", ".join(held[root]) or "none")
         pairs, superseded[root] = _latest(pairs)
         kept = [(m, r) for m, r in pairs if (r.concept, m, r.seed) in grid]
         outside[root] = len(pairs) - len(kept)
@@ -400,18 +403,8 @@ def _dedupe(runs: list[StoredRun], roots: list[Path]) -> tuple[list[StoredRun], 
 def _base_meta(runs: list[StoredRun], roots: list[Path]) -> list[dict[str, Any]]:
     """The base models the kept runs were trained from (``cache/base/<key>/meta.json``), from the run's own store
     first, then the others in order."""
-    out, seen = [], set()
-    for r in runs:
-        key = r.rec.provenance.get("base") or (r.config or {}).get("base")
-        if not key or key in seen:
-            continue
-        seen.add(key)
-        for root in [r.store, *[x for x in roots if x != r.store]]:
-            f = root / "cache" / "base" / key / "meta.json"
-            if f.is_file():
-                out.append(json.loads(f.read_text()))
-                break
-    return out
+    return read_base_meta((r.rec.provenance.get("base") or (r.config or {}).get("base"),
+                           [r.store / "cache", *[x / "cache" for x in roots if x != r.store]]) for r in runs)
 
 
 def merge_stores(paths: list[Path], suite: str | None = None) -> Merge:
@@ -424,12 +417,12 @@ def merge_stores(paths: list[Path], suite: str | None = None) -> Merge:
             raise UserError("store named twice", field="STORE", value=str(roots[i]))
     held = {root: _store_suites(root / "results.sqlite") for root in roots}
     s = _suite(suite, held)
-    runs, superseded, outside = _read(roots, s)
+    position = {(c, m.name, sd): i for i, (c, m, sd) in enumerate(
+        (c, m, sd) for c in s.concepts for m in s.methods for sd in s.seeds)}  # the grid, in report order
+    runs, superseded, outside = _read(roots, s, held, position)
     check_protocol(runs)
     check_backends(runs)
     kept, dups = _dedupe(runs, roots)
-    position = {(c, m.name, sd): i for i, (c, m, sd) in enumerate(
-        (c, m, sd) for c in s.concepts for m in s.methods for sd in s.seeds)}
     kept.sort(key=lambda r: position[r.cell])
     missing = len(position) - len({r.cell for r in kept})
     return Merge(s, roots, kept, dups, superseded, outside, missing, _base_meta(kept, roots))

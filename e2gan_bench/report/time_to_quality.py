@@ -22,9 +22,9 @@ import pandas as pd
 
 from e2gan_bench.config import TargetSpec
 from e2gan_bench.record import RunRecord
+from e2gan_bench.training.targets import CURVE_METRICS as HIGHER
+from e2gan_bench.training.targets import final_value, reaches, reference_target
 
-#: validation metric -> higher is better
-HIGHER = {"psnr": True, "ssim": True, "lpips": False}
 COLUMNS = ("val_final", "target", "reached", "steps_to_target", "seconds_to_target", "flops_to_target")
 
 
@@ -33,12 +33,7 @@ def _points(r: RunRecord) -> list[dict[str, Any]]:
 
 
 def final_quality(r: RunRecord, metric: str) -> float | None:
-    pts = [p for p in _points(r) if p.get(metric) is not None]
-    return float(pts[-1][metric]) if pts else None
-
-
-def _better_or_equal(v: float, target: float, higher: bool) -> bool:
-    return v >= target if higher else v <= target
+    return final_value(_points(r), metric)
 
 
 def targets(pairs: list[tuple[str, RunRecord]], spec: TargetSpec) -> dict[tuple[str, int], float]:
@@ -55,8 +50,7 @@ def targets(pairs: list[tuple[str, RunRecord]], spec: TargetSpec) -> dict[tuple[
     for cs, by_method in finals.items():
         if spec.reference is not None:
             if spec.reference in by_method:
-                ref = by_method[spec.reference]
-                out[cs] = ref - spec.tolerance if higher else ref + spec.tolerance
+                out[cs] = reference_target(by_method[spec.reference], spec.tolerance, spec.metric)
             continue
         floor = by_method.get(spec.floor)
         trained = {m: v for m, v in by_method.items() if m != spec.floor}
@@ -78,7 +72,7 @@ def time_to_target(r: RunRecord, target: float | None, metric: str) -> dict[str,
     row["reached"] = False
     for p in _points(r):
         v = p.get(metric)
-        if v is not None and _better_or_equal(float(v), target, HIGHER[metric]):
+        if v is not None and reaches(float(v), target, metric):
             row.update(reached=True, steps_to_target=int(p["step"]), seconds_to_target=float(p["seconds"]),
                        flops_to_target=float(p["flops"]))
             break

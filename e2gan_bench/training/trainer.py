@@ -173,7 +173,6 @@ def train_gan(
             with FlopCounterMode(display=False) as counter:
                 l1 = one_step(*args)
             step_flops = int(counter.get_total_flops())
-            result.flops = step_flops * budget.steps
         if step == probe_step:  # the probe's hooks slow this step: off the clock, counted at the mean step time
             t_probe = time.perf_counter()
             box: list[torch.Tensor] = []

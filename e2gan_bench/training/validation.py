@@ -23,9 +23,7 @@ from e2gan_bench.metrics.quality import psnr, ssim
 from e2gan_bench.models.generators import Generator
 from e2gan_bench.models.tensors import generate
 from e2gan_bench.models.text import PromptEmbedding
-
-#: Quality measured on the validation curve and which direction is better.
-CURVE_METRICS = {"psnr": True, "ssim": True, "lpips": False}
+from e2gan_bench.training.targets import reaches
 
 
 def checkpoint_steps(steps: int, spec: CurveSpec) -> list[int]:
@@ -84,7 +82,7 @@ class Validator:
             return False
         metric, target = self.stop_at
         v = vals.get(metric)
-        return v is not None and (v >= target if CURVE_METRICS[metric] else v <= target)
+        return v is not None and reaches(v, target, metric)
 
     def summary(self) -> dict[str, Any]:
         return {"points": self.curve, "backends": dict(self.backends), "n_images": int(len(self.src))}
