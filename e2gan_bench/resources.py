@@ -6,13 +6,22 @@ import copy
 from collections.abc import Callable
 from pathlib import Path
 
-from e2gan_bench.config import Concept, Method, Suite, load_concept, load_method, load_suite
+from e2gan_bench.config import (
+    Concept,
+    Method,
+    Suite,
+    TargetFile,
+    load_concept,
+    load_method,
+    load_suite,
+    load_targets,
+)
 from e2gan_bench.errors import ConfigError
 
-KINDS = ("concepts", "methods", "suites")
+KINDS = ("concepts", "methods", "suites", "targets")
 
 #: Folder of each kind in a checkout; a wheel installs them as ``_resources/<kind>``.
-CHECKOUT_FOLDERS = {"concepts": "concepts", "methods": "methods", "suites": "suites"}
+CHECKOUT_FOLDERS = {"concepts": "concepts", "methods": "methods", "suites": "suites", "targets": "targets"}
 
 
 def builtin_dir(kind: str) -> Path:
@@ -105,3 +114,24 @@ def find_suite(name_or_path: str) -> tuple[Suite, Path]:
     if name_or_path not in files:
         raise ConfigError("unknown suite", field="--suite", value=name_or_path, allowed=", ".join(sorted(files)))
     return load_suite(files[name_or_path]), files[name_or_path]
+
+
+def target_names() -> list[str]:
+    d = builtin_dir("targets")
+    return sorted(_yaml_files([d])) if d.is_dir() else []
+
+
+def find_targets(name_or_path: str, *, file: str | None = None, field: str | None = "target.file"
+                 ) -> tuple[TargetFile, Path]:
+    """A built-in targets file (``targets/<name>.yaml``, made by ``e2gan-bench targets make``) or a path to one."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise ConfigError("targets file not found", file=file, field=field, value=name_or_path)
+        return load_targets(p), p
+    d = builtin_dir("targets")
+    files = _yaml_files([d]) if d.is_dir() else {}
+    if name_or_path not in files:
+        raise ConfigError("unknown targets file", file=file, field=field, value=name_or_path,
+                          allowed=", ".join(sorted(files)) or "none built in (e2gan-bench targets make)")
+    return load_targets(files[name_or_path]), files[name_or_path]

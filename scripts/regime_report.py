@@ -70,19 +70,21 @@ def main() -> None:
             for metric, higher in QUALITY:
                 if metric in df:
                     effects.append({"kind": "quality", **quality_effect(df, x, y, metric, higher)})
-            effects.append({"kind": "time-to-quality", "metric": "seconds_to_target", **speed_effect(df, x, y)})
+            for unit in ("steps", "flops", "seconds"):
+                effects.append({"kind": "time-to-quality", "metric": f"{unit}_to_target", **speed_effect(df, x, y, unit)})
     eff = pd.DataFrame(effects)
     if not eff.empty:
-        md += ["## (b, c) Effects, paired over (concept, seed)", "",
-               f"Time-to-quality target: {suite.target.model_dump()} on the validation split. Quality: mean "
-               "difference a − b of test metrics with its 95 % t interval. Time: one-sided Wilcoxon signed-rank "
-               "test on log seconds (rank search included; not reached = slowest); ratio = median of a/b seconds "
-               "over units where both reached the target.", ""]
-        q = eff[eff["kind"] == "quality"][["a", "b", "metric", "units", "mean_a", "mean_b", "diff", "lo", "hi",
-                                           "verdict"]]
+        md += ["## (b, c) Effects, concepts as units", "",
+               f"Time-to-target: {suite.target.model_dump()} on the validation split. Quality: mean difference a − b "
+               "of test metrics, paired over (concept, seed) runs and averaged within concepts, with its 95 % t "
+               "interval over concepts. Time: Kaplan–Meier medians (not reached = censored) and a sign test "
+               "stratified by concept (Wilcoxon over the concepts' mean signs); steps and FLOPs first, seconds "
+               "second (rank search included).", ""]
+        q = eff[eff["kind"] == "quality"][["a", "b", "metric", "units", "runs", "mean_a", "mean_b", "diff", "lo",
+                                           "hi", "p_value", "verdict"]]
         md += [_table(q), ""]
-        t = eff[eff["kind"] == "time-to-quality"][["a", "b", "units", "a_reached", "b_reached",
-                                                   "median_ratio_both_reached", "p_value", "verdict"]]
+        t = eff[eff["kind"] == "time-to-quality"][["a", "b", "metric", "units", "a_reached", "b_reached",
+                                                   "median_a", "median_b", "median_ratio", "p_value", "verdict"]]
         md += [_table(t), ""]
         eff.to_csv(a.dest / "effects.csv", index=False)
 

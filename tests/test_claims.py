@@ -9,17 +9,20 @@ import math
 import pytest
 from conftest import cli, one_error_line
 
+from e2gan_bench.config import TargetSpec
 from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report.claim_checks import FAILS, HOLDS, INCONCLUSIVE, NO_DIFF, NOT_MEASURED
 from e2gan_bench.report.claims import CLAIMS, claims_table, to_json, to_markdown
 from e2gan_bench.util import content_key
 
-CONCEPTS = {"pencil-sketch": 120.0, "winter": 95.0, "gameboy": 150.0}  # concept -> a base FID
+CONCEPTS = {"pencil-sketch": 120.0, "winter": 95.0, "gameboy": 150.0, "sepia": 80.0, "negative": 110.0,
+            "thermal-camera": 130.0}  # concept -> a base FID (six: the concept is the unit)
 SEEDS = (0, 1)
 FEATURES = "resnet18-random-init@random-init:bd30fa36199dda54"
-JITTER = {("pencil-sketch", 0): 1.0, ("pencil-sketch", 1): -1.0, ("winter", 0): 0.5, ("winter", 1): -0.5,
-          ("gameboy", 0): 0.2, ("gameboy", 1): -0.2}  # sums to 0 over the units
+_CJ = {"pencil-sketch": 1.0, "winter": -1.0, "gameboy": 0.5, "sepia": -0.5, "negative": 0.2, "thermal-camera": -0.2}
+JITTER = {(c, s): j + (0.3 if s == 0 else -0.3) for c, j in _CJ.items() for s in SEEDS}  # sums to 0 over units
+RELATIVE = TargetSpec(gap_fraction=0.9)  # the tests' stores are judged against a relative target
 
 
 def curve(sec_per_step: float, gain: float = 5.0) -> dict:
@@ -83,7 +86,7 @@ def decider(result: dict) -> dict:
 
 def test_e2gan_better_and_ten_times_faster_holds(tmp_path):
     store = write_store(tmp_path / "s", quick_runs(lambda base, c, s: base - 10.0 + JITTER[(c, s)], 0.1))
-    table = claims_table([store])
+    table = claims_table(target=RELATIVE, paths=[store])
     fid = one(table, "fid-vs-pix2pix")
     assert fid["verdict"] == HOLDS, fid
     assert fid["suite"] == "quick" and fid["store"] == str(store)
@@ -94,22 +97,25 @@ def test_e2gan_better_and_ten_times_faster_holds(tmp_path):
     assert time["verdict"] == HOLDS, time
     d = decider(time)
     assert d["metric"] == "seconds_to_target"  # quality-matched time decides; equal-steps time beside it
-    assert d["ratio"] == pytest.approx(10.0) and d["reached"] == {"pix2pix": "6/6", "e2gan": "6/6"}
+    assert d["ratio"] == pytest.approx(10.0) and d["reached"] == {"pix2pix": "12/12", "e2gan": "12/12"}
+    assert d["p_value"] == pytest.approx(2 / 64)  # every concept's runs got there first: the exact sign test
     equal_steps = next(n for n in time["checks"][0]["numbers"] if n["metric"] == "train_seconds")
     assert equal_steps["ratio"] == pytest.approx(10.0) and "at equal steps" in equal_steps["text"]
     assert "10× vs paper 4.8×" in time["reason"]
     # the other cost claims, from the same runs
     assert decider(one(table, "flops-vs-pix2pix"))["ratio"] == pytest.approx(10.0)  # FLOPs to target
     assert one(table, "params-vs-pix2pix")["verdict"] == HOLDS
-    lat = one(table, "latency-vs-pix2pix")
-    assert lat["verdict"] == HOLDS and decider(lat)["ratio"] == pytest.approx(2.0 / 3.0)
+    lat = one(table, "latency-vs-pix2pix")  # one timing per architecture copied to every run: cannot decide
+    assert lat["verdict"] == INCONCLUSIVE and "not a replicated measurement" in lat["reason"]
+    assert decider(lat)["ratio"] == pytest.approx(2.0 / 3.0)
+    assert fid["concepts"] == 6 and fid["seeds"] == 2
     # every row names its backends, the offline FID extractor flagged
     assert any("offline fallback" in v for v in fid["backends"]["fid"])
 
 
 def test_tie_is_no_significant_difference(tmp_path):
     store = write_store(tmp_path / "s", quick_runs(lambda base, c, s: base + JITTER[(c, s)], 1.0))
-    table = claims_table([store])
+    table = claims_table(target=RELATIVE, paths=[store])
     fid = one(table, "fid-vs-pix2pix")
     assert fid["verdict"] == NO_DIFF, fid
     d = decider(fid)
@@ -121,7 +127,7 @@ def test_tie_is_no_significant_difference(tmp_path):
 
 def test_pix2pix_better_does_not_hold(tmp_path):
     store = write_store(tmp_path / "s", quick_runs(lambda base, c, s: base + 20.0 + JITTER[(c, s)], 3.0))
-    table = claims_table([store])
+    table = claims_table(target=RELATIVE, paths=[store])
     assert one(table, "fid-vs-pix2pix")["verdict"] == FAILS
     assert one(table, "time-vs-pix2pix")["verdict"] == FAILS
 
@@ -130,10 +136,10 @@ def test_never_reaching_the_target_counts_as_infinitely_slow(tmp_path):
     runs = quick_runs(lambda base, c, s: base - 10.0 + JITTER[(c, s)], 1.0)
     runs = [r.model_copy(update={"val_curve": curve(0.1, gain=1.0)}) if r.method == "pix2pix" else r for r in runs]
     store = write_store(tmp_path / "s", runs)
-    table = claims_table([store])
+    table = claims_table(target=RELATIVE, paths=[store])
     time = one(table, "time-vs-pix2pix")
     d = decider(time)
-    assert d["reached"]["pix2pix"] == "0/6" and math.isinf(d["ratio"])
+    assert d["reached"]["pix2pix"] == "0/12" and math.isinf(d["ratio"])
     assert time["verdict"] == HOLDS
     text = to_json(table)
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
@@ -143,20 +149,39 @@ def test_never_reaching_the_target_counts_as_infinitely_slow(tmp_path):
 def test_noisy_wall_clock_without_curves_is_inconclusive(tmp_path):
     """Without validation curves the equal-steps train_seconds decides; a median ratio > 1 whose per-unit ratios
     straddle 1 is not a reproduction."""
-    secs = dict(zip(JITTER, (10.0, 60.0, 12.0, 50.0, 15.0, 28.0), strict=True))
+    secs = dict(zip(JITTER, (10.0, 60.0, 12.0, 50.0, 15.0, 28.0, 45.0, 20.0, 70.0, 14.0, 33.0, 25.0), strict=True))
     runs = [r.model_copy(update={"val_curve": None, **({"train_seconds": secs[(r.concept, r.seed)]}
                                                         if r.method == "e2gan" else {})})
             for r in quick_runs(lambda base, c, s: base - 10.0, 1.0)]
-    time = one(claims_table([write_store(tmp_path / "s", runs)]), "time-vs-pix2pix")
+    time = one(claims_table(target=RELATIVE, paths=[write_store(tmp_path / "s", runs)]), "time-vs-pix2pix")
     d = decider(time)
-    assert d["metric"] == "train_seconds" and d["ratio"] == pytest.approx(30.0 / 21.5)
+    assert d["metric"] == "train_seconds" and d["ratio"] == pytest.approx(30.0 / 26.5)
     assert d["ci95"][0] < 1 < d["ci95"][1]
     assert time["verdict"] == INCONCLUSIVE, time
 
 
+def _latency_file(path, e2gan_ms: float, pix2pix_ms: float):
+    d = {"label": "desktop CPU proxy", "provenance": {"backend": "onnxruntime", "onnxruntime": "1.x"},
+         "results": [{"arch": "e2gan", "resolution": 256, "threads": 1, "median_ms": e2gan_ms},
+                     {"arch": "pix2pix-resnet", "resolution": 256, "threads": 1, "median_ms": pix2pix_ms}]}
+    path.write_text(json.dumps(d))
+    return path
+
+
+def test_latency_at_paper_size_decides_from_replicated_files(tmp_path):
+    store = write_store(tmp_path / "s", quick_runs(lambda base, c, s: base - 10.0 + JITTER[(c, s)], 0.1))
+    files = [_latency_file(tmp_path / "a.json", 676.0, 1009.0), _latency_file(tmp_path / "b.json", 680.0, 1001.0)]
+    rows = results(claims_table(target=RELATIVE, paths=[store], latency=files), "latency-vs-pix2pix")
+    assert [r["suite"] for r in rows] == ["latency files", "quick"]
+    assert rows[0]["verdict"] == HOLDS and "256 px" in rows[0]["reason"] and rows[0]["seeds"] == 2
+    assert rows[1]["verdict"] == INCONCLUSIVE  # the suite's copied timing stays beside it
+    one_file = results(claims_table(target=RELATIVE, paths=[store], latency=files[:1]), "latency-vs-pix2pix")
+    assert one_file[0]["verdict"] == INCONCLUSIVE and "one replicate" in one_file[0]["reason"]
+
+
 def test_absent_suites_are_not_measured(tmp_path):
     store = write_store(tmp_path / "s", quick_runs(lambda base, c, s: base - 10.0, 0.1))
-    table = claims_table([store])
+    table = claims_table(target=RELATIVE, paths=[store])
     for cid in ("base-representative", "rank-search-order", "minimal-data"):
         r = one(table, cid)
         assert r["verdict"] == NOT_MEASURED and r["suite"] is None
@@ -173,12 +198,12 @@ def _ablation(methods: dict[str, float]) -> list[RunRecord]:
 def test_rank_ordering_holds_and_breaks(tmp_path):
     good = write_store(tmp_path / "good", _ablation({"e2gan-searched": 0.0, "uniform-4x": 5.0, "random": 20.0,
                                                      "uniform-1x": 20.0}), suite="ablation-rank")
-    r = one(claims_table([good]), "rank-search-order")
+    r = one(claims_table(target=RELATIVE, paths=[good]), "rank-search-order")
     assert r["verdict"] == HOLDS, r
     assert [o["verdict"] for o in r["checks"]] == [HOLDS] * 4
     bad = write_store(tmp_path / "bad", _ablation({"e2gan-searched": 10.0, "uniform-4x": 5.0, "random": 20.0,
                                                    "uniform-1x": 30.0}), suite="ablation-rank")
-    r = one(claims_table([bad]), "rank-search-order")
+    r = one(claims_table(target=RELATIVE, paths=[bad]), "rank-search-order")
     assert r["verdict"] == FAILS
     assert [o["verdict"] for o in r["checks"]] == [FAILS, HOLDS, HOLDS, FAILS]  # searched worse; random ≉ 1x
 
@@ -186,7 +211,7 @@ def test_rank_ordering_holds_and_breaks(tmp_path):
 def test_base_ablation_needs_both_comparisons(tmp_path):
     store = write_store(tmp_path / "s", _ablation({"representative": 0.0, "random-6": 8.0, "single": 0.0}),
                         suite="ablation-base")
-    r = one(claims_table([store]), "base-representative")
+    r = one(claims_table(target=RELATIVE, paths=[store]), "base-representative")
     assert [o["verdict"] for o in r["checks"]] == [HOLDS, NO_DIFF]
     assert r["verdict"] == NO_DIFF
 
@@ -196,20 +221,20 @@ def test_lora_vs_full_finetune_within_tolerance(tmp_path):
         return [rec(c, m, s, fid=base + (ft_offset if m == "e2gan" else 0.0) + JITTER[(c, s)] * (m == "e2gan"),
                     stored=54_000 if m == "e2gan" else 1_750_000) for c, base in CONCEPTS.items() for s in SEEDS
                 for m in ("e2gan", "full-finetune")]
-    close = one(claims_table([write_store(tmp_path / "a", runs(2.0))]), "lora-vs-full-finetune")
+    close = one(claims_table(target=RELATIVE, paths=[write_store(tmp_path / "a", runs(2.0))]), "lora-vs-full-finetune")
     assert close["verdict"] == HOLDS, close  # +2 FID is within the 15 % gate
     assert close["checks"][1]["numbers"][0]["ratio"] == pytest.approx(1_750_000 / 54_000)
-    worse = one(claims_table([write_store(tmp_path / "b", runs(40.0))]), "lora-vs-full-finetune")
+    worse = one(claims_table(target=RELATIVE, paths=[write_store(tmp_path / "b", runs(40.0))]), "lora-vs-full-finetune")
     assert worse["verdict"] == FAILS
     one_unit = [r for r in runs(2.0) if r.seed == 0 and r.concept == "winter"]
-    few = one(claims_table([write_store(tmp_path / "c", one_unit)]), "lora-vs-full-finetune")
+    few = one(claims_table(target=RELATIVE, paths=[write_store(tmp_path / "c", one_unit)]), "lora-vs-full-finetune")
     assert few["verdict"] == INCONCLUSIVE
 
 
 def test_every_store_and_suite_gets_its_row(tmp_path):
     a = write_store(tmp_path / "a", quick_runs(lambda base, c, s: base - 10.0 + JITTER[(c, s)], 0.1))
     b = write_store(tmp_path / "b", quick_runs(lambda base, c, s: base + JITTER[(c, s)], 1.0), suite="standard")
-    rows = results(claims_table([a, b]), "fid-vs-pix2pix")
+    rows = results(claims_table(target=RELATIVE, paths=[a, b]), "fid-vs-pix2pix")
     assert [(r["store"], r["suite"], r["verdict"]) for r in rows] == [(str(a), "quick", HOLDS),
                                                                       (str(b), "standard", NO_DIFF)]
 
@@ -228,9 +253,9 @@ def test_cli_writes_markdown_and_json(tmp_path, capsys):
         assert f"`{c.id}`" in md
     assert data["stores"] == [{"path": str(store), "suites": ["quick"]}]
     assert md == to_markdown(data)  # the file is the table rendered, nothing typed by hand
-    row = next(line for line in md.splitlines() if line.startswith("| `time-vs-pix2pix`"))
-    assert "**holds**" in row and "`quick`" in row and "10×" in row
-    assert "4.8" in row  # the paper's number beside ours
+    row = next(line for line in md.splitlines() if line.startswith("| `params-vs-pix2pix`"))
+    assert "**holds**" in row and "`quick`" in row and "5.83×" in row
+    assert "121" in row  # the paper's number beside ours
     assert "time-vs-pix2pix" in capsys.readouterr().out
 
 

@@ -19,7 +19,7 @@ from e2gan_bench.report.compare import compare
 from e2gan_bench.report.gates import default_gates, parse_gate, resolve_gates
 from e2gan_bench.report.leaderboard import leaderboard, runs_frame, write_reports
 from e2gan_bench.report.sides import load_side
-from e2gan_bench.report.stats import paired_stats, t_interval
+from e2gan_bench.report.stats import hierarchical_bootstrap, holm, paired_records, t_interval
 from e2gan_bench.report.verdict import to_markdown
 from e2gan_bench.util import content_key
 
@@ -75,30 +75,31 @@ def side(method: str, seeds=(0,), concepts=CONCEPTS, with_identity: bool = True,
 
 # ------------------------------------------------------------------------------------------------ stats
 
-def test_paired_stats_match_scipy():
+def test_concept_units_intervals_and_bootstrap_match_scipy():
+    """Paired differences are averaged within concepts; the interval is Student-t over concepts (scipy), the
+    hierarchical bootstrap is reproducible, and with one concept the seeds are the units."""
     rng = np.random.default_rng(3)
-    base = rng.normal(15.0, 2.0, size=7)
-    d = rng.normal(-0.4, 0.3, size=7)
-    st = paired_stats(base + d, base, 0.95)
-    assert st.n == 7 and st.mean == pytest.approx(d.mean()) and st.sd == pytest.approx(d.std(ddof=1))
-    lo, hi = stats.t.interval(0.95, 6, loc=d.mean(), scale=stats.sem(d))
-    assert st.ci_t == pytest.approx((lo, hi), rel=1e-12)
-    lo90, hi90 = stats.t.interval(0.90, 6, loc=d.mean(), scale=stats.sem(d))
-    assert paired_stats(base + d, base, 0.90).ci_t == pytest.approx((lo90, hi90), rel=1e-12)
-    # paired percentile bootstrap agrees with scipy's (Monte-Carlo noise only) and is reproducible
-    ref = stats.bootstrap((d,), np.mean, confidence_level=0.95, n_resamples=20000, method="percentile",
-                          random_state=np.random.default_rng(0)).confidence_interval
-    width = ref.high - ref.low
-    assert abs(st.ci_boot[0] - ref.low) < 0.1 * width and abs(st.ci_boot[1] - ref.high) < 0.1 * width
-    assert paired_stats(base + d, base, 0.95).ci_boot == st.ci_boot
-    # the bootstrap resamples pairs: the same as bootstrapping the differences (scipy's paired form)
-    paired = stats.bootstrap((base + d, base), lambda c, b, axis: np.mean(c - b, axis=axis), paired=True,
-                             vectorized=True, n_resamples=2000, method="percentile", rng=np.random.default_rng(0))
-    assert st.ci_boot == pytest.approx((paired.confidence_interval.low, paired.confidence_interval.high))
-    # n = 1: no interval; zero variance: a point interval
-    one = paired_stats([-3.0], [0.0])
-    assert one.n == 1 and one.mean == -3.0 and one.ci_t is None and one.ci_boot is None
-    assert paired_stats([3.0, 4.0, 5.0], [1.0, 2.0, 3.0]).ci_t == (2.0, 2.0)
+    base, cand = {}, {}
+    for i in range(6):
+        for s in range(3):
+            b = float(rng.normal(15.0, 2.0))
+            base[(f"c{i}", s)], cand[(f"c{i}", s)] = b, b + float(rng.normal(-0.4 + 0.1 * i, 0.3))
+    u = paired_records(base, cand)
+    assert u.level == "concept" and u.n == 6 and u.n_seeds == 3 and u.n_runs == 18
+    d = np.array([np.mean([cand[(f"c{i}", s)] - base[(f"c{i}", s)] for s in range(3)]) for i in range(6)])
+    assert u.values.to_numpy() == pytest.approx(d)
+    iv = t_interval(u.values.to_numpy(), 0.95)
+    assert iv.bounds == pytest.approx(stats.t.interval(0.95, 5, loc=d.mean(), scale=stats.sem(d)), rel=1e-12)
+    boot = hierarchical_bootstrap(u.groups)
+    assert boot == hierarchical_bootstrap(u.groups) and boot[0] < d.mean() < boot[1]
+    one = paired_records({("c0", s): 0.0 for s in range(3)}, {("c0", s): float(s) for s in range(3)})
+    assert one.level == "seed (one concept)" and one.n == 3 and list(one.values) == [0.0, 1.0, 2.0]
+    assert t_interval([2.0, 2.0, 2.0]).bounds == (2.0, 2.0) and t_interval([1.0]).bounds is None
+
+
+def test_holm_matches_its_definition():
+    adj = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": None})
+    assert adj == {"a": pytest.approx(0.03), "b": pytest.approx(0.06), "c": pytest.approx(0.06), "d": None}
 
 
 def test_leaderboard_interval_is_the_gate_interval(tmp_path):
@@ -157,17 +158,17 @@ def test_bad_variant_fails(tmp_path, capsys):
              "--json", js)
     assert rc == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "psnr" in out
+    assert "REGRESSED" in out and "psnr" in out
     text = md.read_text()
     title = text.splitlines()[0]
-    assert title.startswith("# compare: FAIL") and "psnr" in title and "e2gan-bad" in title
+    assert title.startswith("# compare: REGRESSED") and "psnr" in title and "e2gan-bad" in title
     row = next(line for line in text.splitlines() if line.startswith("| psnr |"))
     assert "✗" in row and "abs 0.5" in row
     data = json.loads(js.read_text())
-    assert data["verdict"] == "FAIL" and data["exit_code"] == 1
+    assert data["verdict"] == "REGRESSED" and data["exit_code"] == 1
     psnr = next(m for m in data["metrics"] if m["metric"] == "psnr")
-    assert psnr["status"] == "fail" and psnr["diff"] == pytest.approx(-2.9333333)
-    assert [m["metric"] for m in data["metrics"] if m["status"] == "fail"] == ["psnr"]
+    assert psnr["status"] == "regressed" and psnr["diff"] == pytest.approx(-2.9333333)
+    assert [m["metric"] for m in data["metrics"] if m["status"] == "regressed"] == ["psnr"]
 
 
 def test_equal_results_pass(tmp_path, capsys):
@@ -207,15 +208,15 @@ def test_worse_but_within_noise_is_inconclusive_not_fail():
     psnr = next(m for m in c.metrics if m.metric == "psnr")
     assert psnr.worsening > 0.5 and psnr.status == "inconclusive"
     assert c.verdict == "PASS" and c.exit_code == 0
-    assert "add seeds" in to_markdown(c)
+    assert "add concepts" in to_markdown(c)
 
 
 def test_n1_uses_point_difference(tmp_path):
     base = [rec("winter", "e2gan")]
     bad = compare(base, [rec("winter", "e2gan-bad", psnr=BASE_VALUES["winter"]["psnr"] - 3.0)])
-    assert bad.verdict == "FAIL" and [m.metric for m in bad.failed] == ["psnr"]
+    assert bad.verdict == "REGRESSED" and [m.metric for m in bad.failed] == ["psnr"]
     md = to_markdown(bad)
-    assert "n=1: no interval" in md
+    assert "one unit: no interval" in md
     ok = compare(base, [rec("winter", "e2gan-ok", psnr=BASE_VALUES["winter"]["psnr"] - 0.2)])
     assert ok.verdict == "PASS"
 
@@ -280,7 +281,7 @@ def test_runs_csv_input(tmp_path):
     assert len(recs) == 3 and all(r.method == "e2gan" and r.backends["kid"] == FEATURES for r in recs)
     assert recs[0].stored_bytes == 47328 and isinstance(recs[0].stored_bytes, int)
     c = compare(recs, load_side(cand_dir, role="CANDIDATE"))
-    assert c.verdict == "FAIL" and [m.metric for m in c.failed] == ["psnr"]
+    assert c.verdict == "REGRESSED" and [m.metric for m in c.failed] == ["psnr"]
     assert not c.errors  # backends survive the export, so kid/fid stay comparable
 
 
@@ -338,7 +339,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
 def test_markdown_layout(tmp_path):
     c = compare(side("e2gan", with_identity=False), side("e2gan-x", with_identity=False, psnr=-0.1))
     md = to_markdown(c)
-    for needle in ("# compare: PASS", "**base**", "**candidate**", "| metric | better | n | base | candidate |",
+    for needle in ("# compare: PASS", "**base**", "**candidate**", "| metric | better | units | base | candidate |",
                    "95% CI (t)", "95% CI (bootstrap)", "## Unmatched runs", "## Gate rule", "`psnr` abs 0.5",
                    "`kid` rel 25%", "| train_seconds | not gated |"):
         assert needle in md, needle

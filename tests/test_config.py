@@ -7,6 +7,7 @@ import pytest
 from e2gan_bench.config import Concept, Method, Suite, deep_merge, load_concept, load_suite, validate
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.resources import Catalog, builtin_dir, find_suite, suite_names
+from e2gan_bench.training.targets import check_fixed
 
 
 def test_builtin_files_load():
@@ -19,11 +20,13 @@ def test_builtin_files_load():
     assert {"e2gan", "full-finetune", "scratch", "pix2pix", "identity"} <= set(cat.method_names())
     assert {"smoke", "quick"} <= set(suite_names())
     for n in suite_names():
-        s, _ = find_suite(n)
+        s, path = find_suite(n)
         for c in s.concepts + s.base.concepts:
             cat.concept(c)
         for m in s.methods:
             cat.method(m.starts_from)
+        # a suite's fixed targets exist for every concept it ranks, at its resolution and curve size
+        check_fixed(s.target, list(s.concepts), s.data.resolution, s.curve.max_images, file=str(path))
 
 
 def _write(tmp_path, name, text):
@@ -81,7 +84,7 @@ def test_deep_merge():
 
 
 def test_builtin_dir_points_at_checkout_or_wheel():
-    for kind in ("concepts", "methods", "suites"):
+    for kind in ("concepts", "methods", "suites", "targets"):
         assert any(builtin_dir(kind).glob("*.yaml"))
 
 

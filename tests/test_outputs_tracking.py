@@ -59,17 +59,17 @@ def test_save_outputs_layout_and_teacher_targets(exported):
     manifest = json.loads((dest / "manifest.json").read_text())
     assert manifest["suite"] == "export-tiny" and manifest["skipped"] == []
     names = [f"{i:04d}.png" for i in range(5)]
-    folders = ["sepia/source", "sepia/teacher"] + [f"sepia/{m}/seed0" for m in METHODS]
+    folders = ["sepia/seed0/source", "sepia/seed0/teacher"] + [f"sepia/seed0/{m}" for m in METHODS]
     assert sorted(files) == sorted(f"{d}/{n}" for d in folders for n in names)  # same names in every folder
     from e2gan_bench.data.dataset import build_dataset
 
     s = specs[0]
     ds = build_dataset(s.concept, s.data, out / "cache")
     read = lambda d: np.stack([np.asarray(Image.open(dest / d / n)) for n in names])
-    assert np.array_equal(read("sepia/teacher"), ds.tgt_test)
-    assert np.array_equal(read("sepia/source"), ds.src_test)
-    assert np.array_equal(read("sepia/identity/seed0"), ds.src_test)  # the identity reference's output is its input
-    assert not np.array_equal(read("sepia/e2gan/seed0"), ds.src_test)
+    assert np.array_equal(read("sepia/seed0/teacher"), ds.tgt_test)
+    assert np.array_equal(read("sepia/seed0/source"), ds.src_test)
+    assert np.array_equal(read("sepia/seed0/identity"), ds.src_test)  # the identity reference's output is its input
+    assert not np.array_equal(read("sepia/seed0/e2gan"), ds.src_test)
     by_method = {r["method"]: r for r in manifest["runs"]}
     assert sorted(by_method) == sorted(METHODS)
     for sp in specs:
@@ -84,9 +84,9 @@ def test_exported_outputs_are_the_evaluated_ones(exported):
 
     suite, out, dest, _ = exported
     store, specs = _store_specs(suite, out)
-    read = lambda d: np.stack([np.asarray(Image.open(p)) for p in sorted((dest / "sepia" / d).glob("*.png"))])
+    read = lambda d: np.stack([np.asarray(Image.open(p)) for p in sorted((dest / "sepia/seed0" / d).glob("*.png"))])
     for sp in specs:
-        assert psnr(read(f"{sp.method.name}/seed0"), read("teacher")) == pytest.approx(store.get(sp.key).psnr,
+        assert psnr(read(sp.method.name), read("teacher")) == pytest.approx(store.get(sp.key).psnr,
                                                                                        rel=1e-9), sp.method.name
 
 

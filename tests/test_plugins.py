@@ -170,7 +170,7 @@ def test_a_metric_in_one_file_reaches_run_report_and_gate(tmp_path, capsys, monk
     assert cli("compare", out, out, "--suite", "tiny", "--base-method", "e2gan", "--candidate-method",
                "e2gan-worse", "--markdown", md_path) == 1
     verdict = md_path.read_text()
-    assert verdict.startswith("# compare: FAIL") and "worse beyond tolerance on mae" in verdict
+    assert verdict.startswith("# compare: REGRESSED") and "worse beyond tolerance on mae" in verdict
     assert "`mae` abs 2" in verdict and "two grey levels" in verdict
     assert cli("compare", out, out, "--suite", "tiny", "--base-method", "e2gan", "--candidate-method",
                "e2gan-worse", "--gate", "mae:off") == 0

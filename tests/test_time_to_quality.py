@@ -11,7 +11,7 @@ from conftest import cli, write_suite
 from e2gan_bench.config import CurveSpec, TargetSpec
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report.leaderboard import format_cell, leaderboard, runs_frame
-from e2gan_bench.report.ranking import ranks
+from e2gan_bench.report.stats import pairwise, ranks_with_ties
 from e2gan_bench.report.time_to_quality import add_time_to_quality, summarise, targets
 from e2gan_bench.training.validation import checkpoint_steps
 
@@ -46,6 +46,7 @@ def test_gap_target_steps_and_not_reached():
     assert row.loc["fast", "steps_to_target"] == 10 and row.loc["fast", "seconds_to_target"] == pytest.approx(1.0)
     assert row.loc["slow", "steps_to_target"] == 100 and bool(row.loc["slow", "reached"])
     assert not bool(row.loc["never", "reached"]) and pd.isna(row.loc["never", "steps_to_target"])
+    assert row.loc["never", "steps_spent"] == 100 and row.loc["slow", "checkpoint_before"] == 10
     s = summarise(df).set_index("method")
     assert np.isinf(s.loc["never", "median_seconds_to_target"])
     assert format_cell("median_seconds_to_target", s.loc["never", "median_seconds_to_target"]) == "not reached"
@@ -72,7 +73,7 @@ def test_ranks_tie_where_paired_differences_are_not_significant():
                                                                                                    + rng.normal(0, 0.05))]),
                       _rec("worst", concept, seed, [(0, base)])]
     df = runs_frame(pairs)
-    rk = ranks(df, "psnr", True)
+    rk = ranks_with_ties(pairwise(df, ["best", "twin", "worst"], "psnr", True), ["best", "twin", "worst"])
     assert rk["best"] == rk["twin"] == 1 and rk["worst"] == 3
     lb = leaderboard(df)
     assert lb.set_index("method").loc["worst", "rank_psnr"] == 3
@@ -104,4 +105,4 @@ def test_suite_records_validation_curves_and_time_to_quality(tmp_path):
     assert (np.diff(c["seconds"]) >= 0).all() and (np.diff(c["flops"]) > 0).all()
     assert set(c.columns) >= {"psnr", "ssim"} and "lpips" not in c.columns  # the suite turned LPIPS off
     md = (tmp_path / "out" / "reports" / "tiny-curve" / "leaderboard.md").read_text()
-    assert "time-to-quality: target per (concept, seed)" in md and "rank_psnr" in md
+    assert "time to target: **relative** target per (concept, seed)" in md and "rank_psnr" in md

@@ -24,9 +24,11 @@ from e2gan_bench.cli import (  # noqa: F401  (they add commands)
     claims,
     compare,
     doctor,
+    gate,
     latency,
     leaderboard,
     run,
+    targets,
 )
 from e2gan_bench.cli.app import app, console, err_console
 from e2gan_bench.errors import UserError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -22,13 +22,16 @@ def claims(
                                                        "every suite in them is read.", show_default=False,
                                                        metavar="STORE")],
     dest: Annotated[Path, typer.Option(help="Folder for claims.md and claims.json.")] = Path("reports/claims"),
+    latency: Annotated[Optional[list[Path]], typer.Option(
+        "--latency", help="A paper-size latency file of `e2gan-bench latency --json` (repeatable; each file one "
+        "replicate): decides the latency claim.")] = None,
 ) -> None:
     """The paper's claims (FID vs pix2pix, training time, FLOPs, parameters, latency, base model, rank search,
     LoRA vs full fine-tuning, minimal data), each with the paper's number, ours and a verdict: holds, does not hold
     or not measured here."""
     from e2gan_bench.report.claims import claims_table, to_json, to_markdown
 
-    table = claims_table(stores)  # a missing or unreadable store fails before anything is written
+    table = claims_table(stores, latency=latency)  # a missing or unreadable store fails before anything is written
     try:
         dest.mkdir(parents=True, exist_ok=True)
         atomic_write_text(dest / "claims.md", to_markdown(table))

@@ -29,7 +29,7 @@ def _write(path: Path, text: str, option: str) -> None:
 def _print(c) -> None:
     from e2gan_bench.report.verdict import gate_rule_lines, headline, side_line, table_rows
 
-    style = {"PASS": "bold green", "FAIL": "bold red"}.get(c.verdict, "bold yellow")
+    style = {"PASS": "bold green", "REGRESSED": "bold red"}.get(c.verdict, "bold yellow")
     console.print(f"[{style}]{escape(headline(c))}[/{style}]")
     for s in (c.base, c.candidate):
         console.print(f"  {escape(side_line(s).replace('**', ''))}")
@@ -41,7 +41,8 @@ def _print(c) -> None:
     t = Table()
     for h in header[:-1]:
         t.add_column(h, justify="left" if h in ("metric", "better", "gate (tolerance)", "verdict") else "right")
-    colour = {"fail": "red", "inconclusive": "yellow", "pass": "green", "not comparable": "yellow"}
+    colour = {"regressed": "red", "inconclusive": "yellow", "pass": "green", "not comparable": "yellow",
+              "not measured": "yellow"}
     for r, row in zip(c.metrics, rows, strict=True):
         t.add_row(*[escape(x) for x in row[:-1]], style=colour.get(r.status))
     console.print(t)
@@ -71,20 +72,32 @@ def compare(
         help="Method label in CANDIDATE (default: its only non-reference method).")] = None,
     gate: Annotated[Optional[list[str]], typer.Option("--gate", help=_GATE_HELP, show_default=False)] = None,
     confidence: Annotated[float, typer.Option(help="Two-sided confidence level of the intervals.")] = 0.95,
+    alpha: Annotated[Optional[float], typer.Option(
+        help="Family-wise one-sided level of the gate's tests (Holm across gated metrics; default: the suite's "
+             "gate.alpha, else 0.05).", show_default=False)] = None,
     markdown: Annotated[Optional[Path], typer.Option(help="Write the verdict as markdown here.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the comparison as JSON here.")] = None,
 ) -> None:
-    """Regression gate: compare CANDIDATE with BASE run by run (concept, seed); exit 1 when a gated metric is
-    worse beyond tolerance, 2 on bad input or when a gated metric cannot be compared."""
+    """Regression gate: compare CANDIDATE with BASE, paired by (concept, seed), concepts as units; exit 1 when a
+    gated metric regressed (significantly worse beyond tolerance), 2 on bad input or when a gated metric cannot be
+    compared. A suite with a ``gate:`` section brings its tolerances, level and measured calibration."""
     from e2gan_bench.report.compare import compare as run_compare
-    from e2gan_bench.report.gates import resolve_gates
+    from e2gan_bench.report.gates import resolve_gates, suite_gate
     from e2gan_bench.report.sides import open_side
-    from e2gan_bench.report.verdict import to_markdown
 
-    gates = resolve_gates(gate)  # bad --gate fails before any reading
+    suite_specs, suite_alpha, calibration = suite_gate(suite)
+    gates = resolve_gates([*suite_specs, *(gate or [])])  # bad --gate fails before any reading
     b = open_side(base, suite, base_method, role="BASE", option="--base-method")
     c = open_side(candidate, suite, candidate_method, role="CANDIDATE", option="--candidate-method")
-    result = run_compare(b, c, gates, confidence)
+    result = run_compare(b, c, gates, confidence, alpha if alpha is not None else suite_alpha or 0.05, calibration)
+    finish(result, markdown, json_out)
+
+
+def finish(result, markdown: Path | None, json_out: Path | None, field: str = "--gate") -> None:
+    """Print the verdict, write it (markdown, JSON) and exit: 1 when a gated metric regressed, 2 (one line) when a
+    gated metric cannot be compared."""
+    from e2gan_bench.report.verdict import to_markdown
+
     _print(result)
     if markdown is not None:
         _write(markdown, to_markdown(result), "--markdown")
@@ -93,6 +106,6 @@ def compare(
         _write(json_out, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", "--json")
     if result.errors:
         m, e = next(iter(result.errors.items()))
-        raise UserError(f"cannot gate {m}: {e} (compare without it: --gate {m}:off)", field="--gate", value=m)
+        raise UserError(f"cannot gate {m}: {e} (compare without it: --gate {m}:off)", field=field, value=m)
     if result.failed:
         raise typer.Exit(1)

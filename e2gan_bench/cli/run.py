@@ -16,7 +16,7 @@ from e2gan_bench.harness.executors import MAX_JOBS
 if TYPE_CHECKING:
     import pandas as pd
 
-    from e2gan_bench.config import Suite
+    from e2gan_bench.config import MethodEntry, Suite
     from e2gan_bench.harness.spec import RunSpec
 
 
@@ -70,9 +70,9 @@ TeacherWeightsOpt = Annotated[Optional[Path], typer.Option(
 def _specs(suite_name: str, out: Path, concept_dirs: list[Path] | None, method_dirs: list[Path] | None,
            rank_search: str | None, device: str | None = None, data_root: Path | None = None,
            teacher_weights: Path | None = None, check: bool = False,
-           need_device: bool = True) -> tuple[Suite, list[RunSpec]]:
-    """The suite's runs; ``check``: first stop (one line, exit 2) when an input it needs is missing — teacher weights,
-    data, a GPU — before anything is computed or written."""
+           need_device: bool = True, methods: tuple[MethodEntry, ...] | None = None) -> tuple[Suite, list[RunSpec]]:
+    """The suite's runs (``methods``: instead of the suite's own); ``check``: first stop (one line, exit 2) when an
+    input it needs is missing — teacher weights, data, a GPU — before anything is computed or written."""
     from e2gan_bench.harness.inputs import binder, require_inputs, suite_paths
     from e2gan_bench.harness.spec import expand_suite, suite_with_rank_search
     from e2gan_bench.util import resolve_device
@@ -82,6 +82,8 @@ def _specs(suite_name: str, out: Path, concept_dirs: list[Path] | None, method_d
     resolved = resolve_device(device, require=need_device) if device else None
     catalog = open_catalog(concept_dirs, method_dirs)
     suite, path = suite_with_rank_search(suite_name, rank_search, catalog)
+    if methods is not None:
+        suite = suite.model_copy(update={"methods": methods})
     paths = suite_paths(suite, data_root, teacher_weights)
     catalog = catalog.bound(binder(paths))
     if check:

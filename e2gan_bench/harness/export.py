@@ -1,10 +1,10 @@
 """``run --save-outputs DIR``: the student outputs and teacher targets on the test split as plain PNG folders, so
 other tools (clean-fid's CLI, torch-fidelity, pyiqa) can score them::
 
-    DIR/manifest.json                       which suite, run keys, commits and backends made each folder
-    DIR/<concept>/source/0000.png …         the test inputs
-    DIR/<concept>/teacher/0000.png …        the teacher targets (what every metric compares against)
-    DIR/<concept>/<method>/seed<k>/0000.png the student's outputs, same file names
+    DIR/manifest.json                         which suite, run keys, commits and backends made each folder
+    DIR/<concept>/seed<k>/source/0000.png …   the test inputs of seed k (each seed has its own split)
+    DIR/<concept>/seed<k>/teacher/0000.png …  the teacher targets (what every metric compares against)
+    DIR/<concept>/seed<k>/<method>/0000.png … the student's outputs, same file names
 
 Every output is generated again from the stored artifact (the generator, or the LoRA adapter on its base model)
 with the code evaluation uses — runs found in the store are exported like the ones just computed, and nothing is
@@ -77,7 +77,7 @@ def export_outputs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, d
     remove_temporaries(dest.parent, legacy=False)  # what an interrupted export left (its process is gone)
     encoder = CachedPromptEncoder(default_encoder(), cache_dir)
     bases: dict[str, BaseCheckpoint | None] = {}
-    # one dataset per (concept, data key), built once: every method and seed of a concept shares it (keyed by the
+    # one dataset per (concept, data key), built once: every method of a concept and seed shares it (keyed by the
     # concept too — a data key does not cover a concept's name, nor its prompt where the teacher ignores it)
     datasets: dict[tuple[str, str], PairedDataset] = {}
     concepts: dict[str, dict[str, Any]] = {}
@@ -94,18 +94,19 @@ def export_outputs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, d
             if ds is None:
                 ds = datasets[(s.concept.name, s.data_key)] = build_dataset(s.concept, s.data, cache_dir,
                                                                              file=s.concept_file)
-            cdir = _part(s.concept.name)
+            cdir = f"{_part(s.concept.name)}/seed{s.seed}"
             names = [f"{i:04d}.png" for i in range(len(ds.src_test))]
-            seen = concepts.get(s.concept.name)
+            seen = concepts.get(cdir)
             if seen is None:
                 _write_images(tmp / cdir / "source", ds.src_test, names)
                 _write_images(tmp / cdir / "teacher", ds.tgt_test, names)
-                concepts[s.concept.name] = {
-                    "prompt": ds.prompt, "data_key": ds.key, "n_test": len(names), "source": f"{cdir}/source",
-                    "teacher": f"{cdir}/teacher", "data": ds.provenance}
-            elif seen["data_key"] != s.data_key:  # one teacher folder per concept: the test split must be the same
-                raise UserError("runs of one concept use different test data; export one suite at a time",
-                                field="--save-outputs", value=s.concept.name)
+                concepts[cdir] = {
+                    "concept": s.concept.name, "seed": s.seed, "prompt": ds.prompt, "data_key": ds.key,
+                    "n_test": len(names), "source": f"{cdir}/source", "teacher": f"{cdir}/teacher",
+                    "data": ds.provenance}
+            elif seen["data_key"] != s.data_key:  # one teacher folder per concept and seed: one test split
+                raise UserError("runs of one concept and seed use different test data; export one suite at a time",
+                                field="--save-outputs", value=cdir)
             if s.base_key is not None and s.base_key not in bases:
                 bases[s.base_key] = load_base(cache_dir, s.base_key)
             base = bases.get(s.base_key) if s.base_key is not None else None
@@ -117,7 +118,7 @@ def export_outputs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, d
                                base.state if base is not None else None).to(s.device)  # where it was evaluated
             emb = encoder.encode(s.concept.prompt)
             out = generate(G, ds.src_test, emb.tokens[None], emb.mask[None])
-            folder = f"{cdir}/{_part(s.method.name)}/seed{s.seed}"
+            folder = f"{cdir}/{_part(s.method.name)}"
             _write_images(tmp / folder, out, names)
             runs.append({**ident, "folder": folder, "train_key": s.train_key, "eval_key": rec.eval_key,
                          "record_created": rec.created, "commit": rec.provenance.get("git"), "device": s.device,
@@ -128,7 +129,7 @@ def export_outputs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, d
             "exported_by": environment(),
             "how": "student outputs regenerated from each run's stored artifact (training/artifacts.load_generator, "
                    "models/tensors.generate) on the test split; teacher = the dataset's test targets; file names "
-                   "are the same in every folder of a concept",
+                   "are the same in every folder of a concept and seed (each seed has its own test split)",
             "concepts": concepts, "runs": runs, "skipped": skipped,
         }
         write_json(tmp / MANIFEST, manifest)

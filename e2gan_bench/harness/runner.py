@@ -193,7 +193,7 @@ def _reference_pending(s: RunSpec, store: ResultsStore, queue: deque, waiting: l
     """An early-stopped run whose reference run's training is not stored yet but is still to come (queued, waiting
     or running here, or claimed by another process): it waits. A reference that is nowhere (it failed) does not
     hold the run back: the run fails, saying why (:func:`stop_target`)."""
-    if s.stop is None or store.has_artifacts(s.stop["reference_train_key"]):
+    if s.stop is None or "reference_train_key" not in s.stop or store.has_artifacts(s.stop["reference_train_key"]):
         return False
     ref = s.stop["reference_train_key"]
     here = (*queue, *waiting, *(o for o, _, _ in running.values()))
@@ -372,10 +372,13 @@ class ReferenceMissing(RuntimeError):
 
 
 def stop_target(s: RunSpec, store: ResultsStore) -> tuple[str, float] | None:
-    """The early-stop target of a run (``target.early_stop``): its reference run's final validation quality minus
-    the tolerance, on the metric's worse side; None without early stop."""
+    """The early-stop target of a run (``target.early_stop``): its concept's fixed target, or (relative) its
+    reference run's final validation quality minus the tolerance, on the metric's worse side; None without early
+    stop."""
     if s.stop is None:
         return None
+    if "target" in s.stop:
+        return s.stop["metric"], float(s.stop["target"])
     metric, ref_key = s.stop["metric"], s.stop["reference_train_key"]
     final = None
     if store.has_artifacts(ref_key):
@@ -417,7 +420,7 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
         seed=s.seed, reference=s.method.reference, **ev.values,
         search_seconds=summary.get("search_seconds"), search_flops=float(summary.get("search_flops") or 0),
         total_params=summary.get("total_params"), n_train_used=summary.get("n_train_used"), n_test=len(ev.outputs),
-        eval_seconds=ev.seconds, val_curve=summary.get("val_curve"),
+        eval_seconds=ev.seconds, val_curve=summary.get("val_curve"), per_image=ev.per_image,
         backends={**ev.backends, "text_encoder": f"{encoder.info.name}@{encoder.info.weights}"},
         provenance={**environment(s.device), "precision": s.method.budget.precision,
                     "trained_on": summary.get("device", "cpu"), "data": ds.provenance, "base": s.base_key,

@@ -1,5 +1,10 @@
 """Suite expansion: a suite YAML becomes a grid of :class:`RunSpec` (concept × method × seed), with its keys.
 
+**A seed replicates the whole protocol**: seed ``s`` of a concept uses split seed ``concept.split_seed + s`` (its own
+photographs for train, validation and test, its own crops) and its own base model (trained on the base concepts'
+seed-``s`` splits with base seed ``base.seed + s``, so a base never sees a test photograph of the runs it serves),
+besides its own training randomness. Seed 0 is exactly the protocol of a single-seed suite.
+
 * **training key** — everything that determines the trained artifact: the concept and its data, the method
   (label and description excluded: two labels for the same method share one training), the seed, the model
   sizes, the base model's key, the prompt encoder, and the code of ``data/``, ``models/`` and ``training/``.
@@ -43,6 +48,7 @@ from e2gan_bench.resources import Catalog, find_suite
 from e2gan_bench.training.base import BasePlan, select_base_concepts
 from e2gan_bench.training.rank_search import RANK_SEARCHES
 from e2gan_bench.training.selection import DATA_SELECTORS
+from e2gan_bench.training.targets import check_fixed, fixed_values
 from e2gan_bench.util import code_version, content_key, resolve_device
 
 #: default model sizes when a suite does not set them (CPU-sized)
@@ -125,8 +131,13 @@ def device_part(device: str) -> tuple[dict[str, str], ...]:
     return () if device == "cpu" else ({"device": device},)
 
 
+def replicate(concept: Concept, seed: int) -> Concept:
+    """The concept as seed ``seed`` sees it: its split seed moved by the seed (seed 0: unchanged)."""
+    return concept if seed == 0 else concept.model_copy(update={"split_seed": concept.split_seed + seed})
+
+
 def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, encoder: CachedPromptEncoder,
-               device: str = "cpu") -> BasePlan:
+               device: str = "cpu", seed: int = 0) -> BasePlan:
     for i, n in enumerate(spec.concepts):
         catalog.concept(n, file=suite_file, field=f"base.concepts[{i}]")
     if spec.pool:
@@ -135,7 +146,9 @@ def _base_plan(suite: Suite, spec: BaseSpec, catalog: Catalog, suite_file: str, 
         pool_names = [n for n in catalog.bank_names() if n not in suite.concepts]
     pool = [catalog.concept(n) for n in pool_names]
     names = select_base_concepts(spec, pool, encoder, file=suite_file)
-    concepts = tuple(catalog.concept(n, file=suite_file, field="base.concepts") for n in names)
+    concepts = tuple(replicate(catalog.concept(n, file=suite_file, field="base.concepts"), seed) for n in names)
+    if seed:
+        spec = spec.model_copy(update={"seed": spec.seed + seed})
     settings = tuple(DataSettings.for_concept(c, suite.data) for c in concepts)
     keys = tuple(dataset_key(c, s, file=catalog.concept_file(c.name)) for c, s in zip(concepts, settings, strict=True))
     mk = model_kwargs(suite, "e2gan")
@@ -177,6 +190,10 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
     methods = resolve_methods(suite, catalog, suite_file)
     metrics_for(suite.eval, file=suite_file)  # metric parameters are checked before anything runs
     names = [m.name for m in methods]
+    check_fixed(suite.target, list(suite.concepts), suite.data.resolution, suite.curve.max_images, file=suite_file)
+    if suite.gate.reference is not None and suite.gate.reference not in names:
+        raise ConfigError("not a method of this suite", file=suite_file, field="gate.reference",
+                          value=suite.gate.reference, allowed=", ".join(names))
     for fld, name in (("target.reference", suite.target.reference), ("target.floor", suite.target.floor)):
         if name is not None and name not in names and not (fld == "target.floor" and name == "identity"):
             raise ConfigError("not a method of this suite", file=suite_file, field=fld, value=name,
@@ -184,38 +201,39 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
     if suite.target.early_stop:
         _check_early_stop(suite, methods, suite_file)
     encoder = CachedPromptEncoder(default_encoder(), cache_dir or default_home())
-    plans: dict[str, BasePlan] = {}
+    plans: dict[tuple[str, int], BasePlan] = {}
 
-    def plan_for(method: Method, i: int) -> BasePlan:
-        """The suite's base spec, with the method's own ``base`` overrides (for base ablations)."""
+    def plan_for(method: Method, i: int, seed: int) -> BasePlan:
+        """The suite's base spec, with the method's own ``base`` overrides (for base ablations), for one seed."""
         spec = validate(BaseSpec, deep_merge(suite.base.model_dump(), method.base or {}), file=suite_file,
                         prefix=f"methods[{i}].base")
-        k = spec.model_dump_json()
+        k = (spec.model_dump_json(), seed)
         if k not in plans:
-            plans[k] = _base_plan(suite, spec, catalog, suite_file, encoder, device)
+            plans[k] = _base_plan(suite, spec, catalog, suite_file, encoder, device, seed)
         return plans[k]
 
-    base_plans = {m.name: plan_for(m, i) for i, m in enumerate(methods) if m.init == "base"}
+    base_plans = {(m.name, seed): plan_for(m, i, seed) for i, m in enumerate(methods) if m.init == "base"
+                  for seed in suite.seeds}
     enc = encoder.info
     ndf = int(model_kwargs(suite, "discriminator")["ndf"])
     specs = []
     for j, cname in enumerate(suite.concepts):
-        concept = catalog.concept(cname, file=suite_file, field=f"concepts[{j}]")
+        concept0 = catalog.concept(cname, file=suite_file, field=f"concepts[{j}]")
         cfile = catalog.concept_file(cname)
-        settings = DataSettings.for_concept(concept, suite.data)
-        dkey = dataset_key(concept, settings, file=cfile)
+        settings = DataSettings.for_concept(concept0, suite.data)
+        replicas = {seed: replicate(concept0, seed) for seed in suite.seeds}
+        dkeys = {seed: dataset_key(c, settings, file=cfile) for seed, c in replicas.items()}
         for method in methods:
-            mk = model_kwargs(suite, method.arch)
             if method.init == "base" and method.arch != "e2gan":
                 raise ConfigError("only the e2gan architecture has a base model", file=suite_file,
                                   field=f"methods.{method.name}.arch", value=method.arch)
-            base = base_plans.get(method.name)
-            if base is not None:
-                mk = base.model_kwargs
             # the curve scores LPIPS only where the suite's evaluation does (a suite turns LPIPS off for images too
             # small for AlexNet, or to save time)
             curve = suite.curve.model_copy(update={"lpips": suite.curve.lpips and suite.eval.lpips})
             for seed in suite.seeds:
+                concept, dkey = replicas[seed], dkeys[seed]
+                base = base_plans.get((method.name, seed))
+                mk = base.model_kwargs if base is not None else model_kwargs(suite, method.arch)
                 train_key = content_key(
                     "train", concept.model_dump(exclude=CONCEPT_LABELS), dkey,
                     method.model_dump(exclude={"name", "description"}), seed, mk,
@@ -232,14 +250,17 @@ def _trains(m: Method) -> bool:
 
 
 def _check_early_stop(suite: Suite, methods: list[Method], suite_file: str) -> None:
-    """Early stop needs a target a run can know before it ends: a trained reference method's final quality."""
+    """Early stop needs a target a run can know before it ends: a fixed target, or a trained reference method's
+    final quality."""
     t = suite.target
-    if t.reference is None:
-        raise ConfigError("needs target.reference: the gap target depends on every method's final quality, which no "
-                          "run knows while it trains", file=suite_file, field="target.early_stop", value=True)
     if suite.curve.points <= 0:
         raise ConfigError("early stop checks the validation curve: give it points", file=suite_file,
                           field="curve.points", value=suite.curve.points)
+    if t.fixed:
+        return
+    if t.reference is None:
+        raise ConfigError("needs target.reference: the gap target depends on every method's final quality, which no "
+                          "run knows while it trains", file=suite_file, field="target.early_stop", value=True)
     ref = next(m for m in methods if m.name == t.reference)
     if not _trains(ref):
         raise ConfigError("the early-stop target comes from a trained method's final validation quality; this one "
@@ -247,18 +268,22 @@ def _check_early_stop(suite: Suite, methods: list[Method], suite_file: str) -> N
 
 
 def _with_early_stop(specs: list[RunSpec], suite: Suite) -> list[RunSpec]:
-    """Every trained run but the reference's stops at the target its concept and seed's reference run sets: its
-    training key gains the reference run's training key, the metric and the tolerance (a suite without early stop
-    keeps its keys)."""
+    """Every trained run stops at its target: the fixed target of its concept, or (relative) the target its concept
+    and seed's reference run sets. Its training key gains the target (fixed: the value; relative: the reference
+    run's training key, the metric and the tolerance); a suite without early stop keeps its keys."""
     t = suite.target
+    values = fixed_values(t) if t.fixed else {}
     ref_keys = {(s.concept.name, s.seed): s.train_key for s in specs if s.method.name == t.reference}
     out = []
     for s in specs:
-        if s.method.name == t.reference or not _trains(s.method):
+        if (not t.fixed and s.method.name == t.reference) or not _trains(s.method):
             out.append(s)
             continue
-        stop = {"metric": t.metric, "tolerance": t.tolerance, "reference": t.reference,
-                "reference_train_key": ref_keys[(s.concept.name, s.seed)]}
+        if t.fixed:
+            stop = {"metric": t.metric, "target": values[s.concept.name], "targets": t.file}
+        else:
+            stop = {"metric": t.metric, "tolerance": t.tolerance, "reference": t.reference,
+                    "reference_train_key": ref_keys[(s.concept.name, s.seed)]}
         train_key = content_key("train-stop", s.train_key, stop, n=20)
         key = content_key("run", train_key, s.eval.model_dump(), n=20)
         out.append(dataclasses.replace(s, train_key=train_key, key=key, stop=stop))

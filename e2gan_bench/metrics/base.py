@@ -10,6 +10,11 @@ regression-gate tolerance and the reason for it — and two hooks do the work:
 * :meth:`Metric.compute` produces the value from an :class:`EvalContext`: for ``stage = "eval"`` metrics from
   the student's outputs on the held-out test split (or the generator itself), for ``stage = "train"`` metrics
   from the measurements stored with the trained artifact.
+* A metric defined image by image (``per_image = True``: PSNR, SSIM, LPIPS) implements
+  :meth:`Metric.compute_images` instead — one value per test image, all stored with the run (``per_image`` in the
+  record, ``per_image.csv`` in reports) so anyone can bootstrap over images or re-score one failure. Its value is
+  the mean over images; **a per-image value that is not finite is excluded from the mean and counted**
+  (``details.per_image_excluded``), never averaged in or silently dropped.
 
 The leaderboard's sentence on directions, the compare gates, ``doctor`` and the README's metric table are all
 generated from this registry, so a new metric is one file.
@@ -130,6 +135,7 @@ class Metric:
     gate: ClassVar[Tolerance] = Tolerance()
     secondary: ClassVar[tuple[str, ...]] = ()  # further values compute() returns (e.g. kid_std)
     compare_also: ClassVar[tuple[str, ...]] = ()  # backend keys that also decide comparability (e.g. resize)
+    per_image: ClassVar[bool] = False  # defined per test image: implement compute_images (mean = the value)
     Params: ClassVar[type[plugins.Params]] = plugins.Params
 
     def __init__(self, params: plugins.Params | None = None) -> None:
@@ -144,12 +150,26 @@ class Metric:
         raise NotImplementedError
 
     def compute(self, ctx: EvalContext) -> float | dict[str, float] | None:
-        """The value (or ``{name: value, secondary: value}``); ``None`` when it does not apply to this run."""
+        """The value (or ``{name: value, secondary: value}``); ``None`` when it does not apply to this run. A
+        per-image metric's value is the mean of :meth:`compute_images` over its finite values."""
+        if self.per_image:
+            return image_mean(self.compute_images(ctx))[0]
+        raise NotImplementedError
+
+    def compute_images(self, ctx: EvalContext) -> np.ndarray:
+        """One value per test image, in the test split's order (``per_image`` metrics)."""
         raise NotImplementedError
 
     @classmethod
     def format(cls, value: Any, *, signed: bool = False) -> str:
         return format_number(cls.fmt, value, signed=signed)
+
+
+def image_mean(values: np.ndarray) -> tuple[float | None, int]:
+    """(mean over the finite per-image values, how many were excluded as not finite); None when none is finite."""
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
+    return (float(v[ok].mean()) if ok.any() else None), int((~ok).sum())
 
 
 def format_number(fmt: str, value: Any, *, signed: bool = False) -> str:

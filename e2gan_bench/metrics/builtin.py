@@ -9,6 +9,8 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 from e2gan_bench.cache import DiskCache, json_text, read_json
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.errors import UserError
@@ -78,7 +80,10 @@ class FID(_FeatureDistance):
     def compute(self, ctx: EvalContext) -> float:
         from e2gan_bench.metrics.quality import fid_from_features
 
-        return fid_from_features(*ctx.features())
+        f_out, f_tgt = ctx.features()
+        # FID needs more images than feature dimensions to be stable: the record says how many of each it had
+        ctx.details["fid"] = {"n": int(len(f_out)), "dims": int(f_out.shape[1])}
+        return fid_from_features(f_out, f_tgt)
 
 
 @register_metric
@@ -89,14 +94,15 @@ class PSNR(Metric):
     fmt = "{:.2f}"
     gate = Tolerance(abs=0.5, reason="the seed spread of a CPU-suite run is a few tenths of a dB; 0.5 dB is about "
                      "the smallest difference visible in the sample grids")
+    per_image = True
 
     def resolve(self, spec: EvalSpec) -> Backend:
         return Backend("torchmetrics")
 
-    def compute(self, ctx: EvalContext) -> float:
-        from e2gan_bench.metrics.quality import psnr
+    def compute_images(self, ctx: EvalContext) -> np.ndarray:
+        from e2gan_bench.metrics.quality import psnr_images
 
-        return psnr(ctx.outputs, ctx.targets)
+        return psnr_images(ctx.outputs, ctx.targets)
 
 
 @register_metric
@@ -106,14 +112,15 @@ class SSIM(Metric):
     higher_is_better = True
     fmt = "{:.3f}"
     gate = Tolerance(abs=0.02, reason="same reasoning as PSNR on SSIM's scale (seed spread about 0.01)")
+    per_image = True
 
     def resolve(self, spec: EvalSpec) -> Backend:
         return Backend("torchmetrics")
 
-    def compute(self, ctx: EvalContext) -> float:
-        from e2gan_bench.metrics.quality import ssim
+    def compute_images(self, ctx: EvalContext) -> np.ndarray:
+        from e2gan_bench.metrics.quality import ssim_images
 
-        return ssim(ctx.outputs, ctx.targets)
+        return ssim_images(ctx.outputs, ctx.targets)
 
 
 @register_metric
@@ -124,6 +131,7 @@ class LPIPS(Metric):
     fmt = "{:.3f}"
     gate = Tolerance(rel=0.10, reason="relative: LPIPS is on a relative scale and the offline backbone's scale is "
                      "arbitrary")
+    per_image = True
 
     def enabled(self, spec: EvalSpec) -> bool:
         return spec.lpips
@@ -137,10 +145,10 @@ class LPIPS(Metric):
                            note="numbers not comparable to published LPIPS (e2gan-bench weights add alexnet PATH)")
         return Backend(label, weights=_weights(ref))
 
-    def compute(self, ctx: EvalContext) -> float:
+    def compute_images(self, ctx: EvalContext) -> np.ndarray:
         from e2gan_bench.metrics.perceptual import get_lpips
 
-        return get_lpips()(ctx.outputs, ctx.targets, device=ctx.device)
+        return get_lpips().images(ctx.outputs, ctx.targets, device=ctx.device)
 
 
 @register_metric

@@ -3,6 +3,7 @@ metric, and the evaluation key that says when a stored evaluation is out of date
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ import numpy as np
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.data.dataset import PairedDataset
 from e2gan_bench.errors import ConfigError
-from e2gan_bench.metrics.base import Backend, EvalContext, Metric, MetricUnavailable, all_metrics
+from e2gan_bench.metrics.base import Backend, EvalContext, Metric, MetricUnavailable, all_metrics, image_mean
 from e2gan_bench.models.generators import Generator
 from e2gan_bench.models.tensors import generate
 from e2gan_bench.models.text import PromptEmbedding
@@ -80,6 +81,13 @@ class Evaluation:
     details: dict[str, Any]  # what metrics left for the record (e.g. latency details)
     outputs: np.ndarray  # the student's outputs on the test split
     seconds: float
+    # per test image: "image" (index in the test split), "hash" (of the source image), and each per-image metric
+    per_image: dict[str, list[Any]] | None = None
+
+
+def image_ids(images: np.ndarray) -> list[str]:
+    """A short content hash of each uint8 image (which test photograph crop a per-image score belongs to)."""
+    return [hashlib.sha256(np.ascontiguousarray(im).tobytes()).hexdigest()[:16] for im in images]
 
 
 def evaluate(plan: EvaluationPlan, G: Generator, ds: PairedDataset, emb: PromptEmbedding, *, arch: str,
@@ -94,13 +102,21 @@ def evaluate(plan: EvaluationPlan, G: Generator, ds: PairedDataset, emb: PromptE
     trained_on = str(training.get("device", "cpu")) if training.get("steps") else plan.device
     values: dict[str, float] = {}
     backends: dict[str, str] = {}
+    per_image: dict[str, list[Any]] = {"image": list(range(len(out))), "hash": image_ids(ds.src_test)}
     for m in plan.metrics:
         b = plan.backends.get(m.name)
         if b is not None and not b.available:
             backends[m.name] = b.label
             continue
         try:
-            v = m.compute(ctx)
+            if m.per_image:
+                imgs = np.asarray(m.compute_images(ctx), dtype=float)
+                per_image[m.name] = [float(x) if np.isfinite(x) else None for x in imgs]
+                v, excluded = image_mean(imgs)
+                if excluded:
+                    ctx.details.setdefault("per_image_excluded", {})[m.name] = excluded
+            else:
+                v = m.compute(ctx)
         except MetricUnavailable as exc:
             backends[m.name] = f"n/a: {exc}"
             continue
@@ -117,7 +133,8 @@ def evaluate(plan: EvaluationPlan, G: Generator, ds: PairedDataset, emb: PromptE
         elif b is None and trained_on != "cpu" and m.name in values:  # a training cost measured on a GPU
             how = (training.get("backends") or {}).get(m.name) or m.resolve(plan.spec).label
             backends[m.name] = on_device(how, trained_on)
-    return Evaluation(values, backends, ctx.details, out, time.perf_counter() - t0)
+    return Evaluation(values, backends, ctx.details, out, time.perf_counter() - t0,
+                      per_image if len(per_image) > 2 else None)
 
 
 def sample_grid(src: np.ndarray, tgt: np.ndarray, out: np.ndarray, n: int) -> np.ndarray:

@@ -42,15 +42,19 @@ class LPIPSMetric:
         self.fallback = ref is None
 
     @torch.no_grad()
-    def __call__(self, pred: np.ndarray, target: np.ndarray, batch: int = 32, device: str = "cpu") -> float:
-        """Mean LPIPS of uint8 N×H×W×3 pairs, the network on ``device`` (cpu | cuda)."""
+    def images(self, pred: np.ndarray, target: np.ndarray, batch: int = 32, device: str = "cpu") -> np.ndarray:
+        """LPIPS of each uint8 N×H×W×3 pair, the network on ``device`` (cpu | cuda)."""
         self.model.to(device)
         vals = []
         for s in range(0, len(pred), batch):
             a = torch.from_numpy(pred[s : s + batch]).permute(0, 3, 1, 2).float().to(device) / 127.5 - 1
             b = torch.from_numpy(target[s : s + batch]).permute(0, 3, 1, 2).float().to(device) / 127.5 - 1
             vals.append(self.model(a, b).flatten())
-        return float(torch.cat(vals).mean())
+        return torch.cat(vals).double().cpu().numpy()
+
+    def __call__(self, pred: np.ndarray, target: np.ndarray, batch: int = 32, device: str = "cpu") -> float:
+        """Mean LPIPS of uint8 N×H×W×3 pairs, the network on ``device`` (cpu | cuda)."""
+        return float(self.images(pred, target, batch, device).mean())
 
 
 def _load_alexnet(net: torch.nn.Module, path: Path) -> None:

@@ -43,10 +43,22 @@ def _t(images: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(dtype) / 255.0
 
 
+def psnr_images(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-image PSNR (dB), capped at 100 dB (an exact match would be infinite)."""
+    v = peak_signal_noise_ratio(_t(pred), _t(target), data_range=1.0, dim=(1, 2, 3), reduction="none")
+    return torch.clamp(v, max=100.0).numpy()
+
+
 def psnr(pred: np.ndarray, target: np.ndarray) -> float:
     """Mean over images of per-image PSNR (dB)."""
-    v = peak_signal_noise_ratio(_t(pred), _t(target), data_range=1.0, dim=(1, 2, 3), reduction="none")
-    return float(torch.clamp(v, max=100.0).mean())
+    return float(psnr_images(pred, target).mean())
+
+
+def ssim_images(pred: np.ndarray, target: np.ndarray, dtype: torch.dtype = torch.float32) -> np.ndarray:
+    """Per-image SSIM (each image's SSIM map averaged); their mean is :func:`ssim`."""
+    v = structural_similarity_index_measure(_t(pred, dtype), _t(target, dtype), data_range=1.0, sigma=1.5,
+                                            reduction="none")
+    return v.to(torch.float64).numpy()
 
 
 def ssim(pred: np.ndarray, target: np.ndarray, dtype: torch.dtype = torch.float32) -> float:

@@ -25,7 +25,10 @@ import pandas as pd
 from e2gan_bench.metrics import all_metrics
 from e2gan_bench.report.effects import quality_effect
 from e2gan_bench.report.gates import default_gates
-from e2gan_bench.report.stats import t_interval
+from e2gan_bench.report.stats import sooner, t_interval, units
+
+#: Counts that do not vary between runs of one method at one size (a ratio of them is exact).
+DETERMINISTIC = ("train_flops", "trainable_params", "stored_bytes", "peak_memory_bytes")
 
 HOLDS = "holds"
 FAILS = "does not hold"
@@ -194,20 +197,13 @@ class NonInferior:
 
 
 def _per_method(df: pd.DataFrame, method: str, metric: str) -> pd.Series | None:
-    """One value per (concept, seed) unit of ``method``; a time-to-target of a run that never got there is ∞.
-    None when the method has no value of ``metric``."""
-    g = df[df["method"] == method]
-    if metric.endswith("_to_target"):
-        if "reached" not in g or g["reached"].isna().all():
-            return None
-        g = g[g["reached"].notna()]
-        vals = np.where(g["reached"].astype(bool), g[metric].astype(float), np.inf)
-    else:
-        if metric not in g or g[metric].isna().all():
-            return None
-        g = g[g[metric].notna()]
-        vals = g[metric].astype(float).to_numpy()
-    return pd.Series(vals, index=pd.MultiIndex.from_arrays([g["concept"], g["seed"]]))
+    """One value per (concept, seed) run of ``method`` (finite, positive); None when the method has none."""
+    g = df[(df["method"] == method)]
+    if metric not in g or g[metric].isna().all():
+        return None
+    g = g[g[metric].notna()]
+    vals = g[metric].astype(float)
+    return pd.Series(vals.to_numpy(), index=pd.MultiIndex.from_arrays([g["concept"], g["seed"]]))
 
 
 def _label(metric: str) -> str:
@@ -232,6 +228,9 @@ class Ratio:
     metrics: tuple[str, ...]
     paper: float
     want: str = "above"
+    # False: one measurement per architecture copied to every run (latency in a suite) — not replicated, so it is
+    # reported but cannot decide (the paper-size latency files do: LatencyFiles)
+    replicated: bool = True
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -241,6 +240,8 @@ class Ratio:
         return f"{self.num} / {self.den}"
 
     def _one(self, df: pd.DataFrame, metric: str) -> dict[str, Any] | None:
+        if metric.endswith("_to_target"):
+            return self._time(df, metric)
         a, b = _per_method(df, self.num, metric), _per_method(df, self.den, metric)
         if a is None or b is None:
             return None
@@ -250,15 +251,41 @@ class Ratio:
         common = a.index.intersection(b.index)
         pa, pb = a.loc[common].to_numpy(), b.loc[common].to_numpy()
         ok = np.isfinite(pa) & np.isfinite(pb) & (pa > 0) & (pb > 0)
-        row["units"], row["paired_units"] = len(common), int(ok.sum())
-        iv = t_interval(np.log(pa[ok] / pb[ok])) if ok.sum() else None
-        row["ci95"] = None if iv is None or iv.lo is None else [math.exp(iv.lo), math.exp(iv.hi)]
-        row["geo_mean_ratio"] = None if iv is None else math.exp(iv.mean)
-        if metric.endswith("_to_target"):
-            row["reached"] = {m: f"{int(np.isfinite(v).sum())}/{len(v)}" for m, v in ((self.num, a), (self.den, b))}
+        logs = pd.DataFrame({"concept": [c for c, _ in common[ok]], "seed": [s for _, s in common[ok]],
+                             "method": "ratio", "v": np.log(pa[ok] / pb[ok])})
+        u = units(logs, "ratio", "v")
+        iv = t_interval(u.values.to_numpy())
+        det = bool(ok.sum()) and metric in DETERMINISTIC and float(np.ptp(logs["v"])) == 0.0
+        row["units"], row["concepts"], row["paired_runs"] = u.n, u.n_concepts, int(ok.sum())
+        row["deterministic"] = det
+        row["ci95"] = [math.exp(iv.lo), math.exp(iv.hi)] if iv.lo is not None else \
+            ([math.exp(iv.mean)] * 2 if det else None)
+        row["geo_mean_ratio"] = None if not u.n else math.exp(iv.mean)
         row["text"] = (f"median {_label(metric)} {_f(ma)} / {_f(mb)} = {_f(row['ratio'], 3)}× (paper {_f(self.paper, 3)}×"
-                       + (f"; per-unit 95 % interval {_f(row['ci95'][0], 3)}–{_f(row['ci95'][1], 3)}"
-                          if row["ci95"] else "") + f", n={row['units']})")
+                       + (f"; 95 % interval over concepts {_f(row['ci95'][0], 3)}–{_f(row['ci95'][1], 3)}"
+                          if row["ci95"] and not det else "; exact (deterministic)" if det else "")
+                       + f", n={u.n} concept(s))")
+        return row
+
+    def _time(self, df: pd.DataFrame, metric: str) -> dict[str, Any] | None:
+        """Time to target: Kaplan–Meier medians (not reached = censored) and the censored sign test stratified by
+        concept; its p-value stands in for the interval."""
+        if "reached" not in df or df["reached"].isna().all():
+            return None
+        unit = metric.removesuffix("_to_target")
+        if not {self.num, self.den} <= set(df.loc[df["reached"].notna(), "method"]):
+            return None
+        t = sooner(df, self.num, self.den, unit)
+        r = _ratio(t.median_a, t.median_b) if not (math.isnan(t.median_a) or math.isnan(t.median_b)) else None
+        reached = {m: f"{int(g['reached'].astype(bool).sum())}/{len(g)}"
+                   for m, g in df[df["reached"].notna()].groupby("method") if m in (self.num, self.den)}
+        row = {"metric": metric, "num": self.num, "den": self.den, "median_num": t.median_a, "median_den": t.median_b,
+               "ratio": r, "paper": self.paper, "want": self.want, "units": t.n_concepts, "concepts": t.n_concepts,
+               "paired_runs": t.n_runs, "p_value": t.p_value, "reached": reached, "deterministic": False,
+               "concept_scores": t.concept_scores, "ci95": None}
+        row["text"] = (f"Kaplan–Meier median {metric} {_f(t.median_a)} / {_f(t.median_b)} = {_f(r, 3)}× (paper "
+                       f"{_f(self.paper, 3)}×; reached {reached.get(self.num, '–')} vs {reached.get(self.den, '–')}; "
+                       f"censored sign test over {t.n_concepts} concept(s): p = {_f(t.p_value, 3)})")
         return row
 
     def evaluate(self, df: pd.DataFrame) -> Outcome:
@@ -270,25 +297,85 @@ class Ratio:
             r["decides"] = r is e
         r_, ci, metric = e["ratio"], e["ci95"], e["metric"]
         what = f"{self.describe()} {_label(metric)}: ours {_f(r_, 3)}× vs paper {_f(self.paper, 3)}×"
+        if not self.replicated:
+            return Outcome(INCONCLUSIVE, f"{what}: one timing per architecture at the suite's model size, copied to "
+                           "every run — not a replicated measurement, and not the paper's size (the paper-size "
+                           "latency files decide: claims --latency)", f"{_f(r_, 3)}× ({_label(metric)}, suite size)",
+                           rows, [r["metric"] for r in rows])
         if r_ is None:
-            out, why = INCONCLUSIVE, f"{self.describe()} {metric}: neither method reached the target in most runs"
+            out, why = INCONCLUSIVE, f"{self.describe()} {metric}: the ratio cannot be formed (neither median known)"
+        elif "p_value" in e:  # time to target: the censored test decides whether the direction is real
+            score = float(np.mean(list(e["concept_scores"].values()))) if e["concept_scores"] else 0.0
+            good = score < 0 if self.want == "above" else score > 0  # > 0: the numerator's method got there first
+            p = e["p_value"]
+            if p is None:
+                out, why = INCONCLUSIVE, f"{what}: one concept, no test"
+            elif p >= 0.05:
+                out, why = NO_DIFF, f"{what}: not significant (censored sign test over concepts, p = {_f(p, 3)})"
+            else:
+                out = HOLDS if good else FAILS
+                why = f"{what}: " + ("direction holds" if good else "the other direction") + f" (p = {_f(p, 3)})"
         else:
             good = r_ > 1 if self.want == "above" else r_ < 1
             ci_good = ci is not None and (ci[0] > 1 if self.want == "above" else ci[1] < 1)
             ci_bad = ci is not None and (ci[1] < 1 if self.want == "above" else ci[0] > 1)
             if r_ == 1:
                 out, why = NO_DIFF, f"{what}: equal"
-            elif good and (ci is None or ci_good):
-                out = HOLDS
-                why = f"{what}: direction holds" + ("" if ci else f" (no interval: {e['paired_units']} paired unit)")
+            elif ci is None:
+                out, why = INCONCLUSIVE, f"{what}: no interval ({e['units']} concept(s) with paired runs)"
+            elif good and ci_good:
+                out, why = HOLDS, f"{what}: direction holds" + (" (exact count)" if e.get("deterministic") else "")
             elif good:
-                out, why = INCONCLUSIVE, f"{what}: direction holds, but the per-unit ratios' 95 % interval includes 1"
-            elif ci is None or ci_bad:
+                out, why = INCONCLUSIVE, f"{what}: direction holds, but the 95 % interval over concepts includes 1"
+            elif ci_bad:
                 out, why = FAILS, f"{what}: the other direction"
             else:
-                out, why = NO_DIFF, f"{what}: the per-unit ratios' 95 % interval includes 1"
+                out, why = NO_DIFF, f"{what}: the 95 % interval over concepts includes 1"
         notes = [f"{r['metric']} points the other way ({_f(r['ratio'], 3)}×)" for r in rows[1:]
                  if r["ratio"] is not None and r_ is not None and (r["ratio"] > 1) != (r_ > 1) and r["ratio"] != 1]
         if notes:
             why += "; note: " + "; ".join(notes)
         return Outcome(out, why, f"{_f(r_, 3)}× ({_label(metric)})", rows, [r["metric"] for r in rows])
+
+
+@dataclass(frozen=True)
+class LatencyFiles:
+    """The latency claim at the paper's model size, from ``e2gan-bench latency --json`` files (each file one
+    replicate: its own export and timing of both architectures): the ratio of ONNX Runtime medians per file, its
+    geometric mean over files and a t interval of the log ratios (inconclusive with one file)."""
+
+    num: str = "e2gan"
+    den: str = "pix2pix-resnet"
+    paper: float = 0.74
+
+    def evaluate(self, files: list[tuple[str, dict[str, Any]]]) -> Outcome:
+        ratios, sizes, rows = [], set(), []
+        for name, d in files:
+            by = {r.get("arch"): r for r in d.get("results") or []}
+            if self.num not in by or self.den not in by:
+                continue
+            a, b = by[self.num], by[self.den]
+            ratio = float(a["median_ms"]) / float(b["median_ms"])
+            ratios.append(ratio)
+            sizes.add(f"{a.get('resolution')} px")
+            rows.append({"file": name, "metric": "latency median (ONNX Runtime)", "num": a["median_ms"],
+                         "den": b["median_ms"], "ratio": ratio, "resolution": a.get("resolution"),
+                         "threads": a.get("threads"),
+                         "text": f"{name}: {_f(a['median_ms'])} / {_f(b['median_ms'])} ms = {_f(ratio, 3)}×"})
+        if not ratios:
+            return Outcome(NOT_MEASURED, "no latency file holds both architectures")
+        iv = t_interval(np.log(ratios))
+        geo = math.exp(iv.mean)
+        ci = None if iv.lo is None else (math.exp(iv.lo), math.exp(iv.hi))
+        what = (f"{self.num} / {self.den} latency at {', '.join(sorted(sizes))}: ours {_f(geo, 3)}× (geometric mean "
+                f"over {len(ratios)} file(s)) vs paper {_f(self.paper, 3)}× (iPhone 14)")
+        if ci is None:
+            out, why = INCONCLUSIVE, f"{what}: one replicate, no interval"
+        elif ci[1] < 1:
+            out, why = HOLDS, f"{what}: faster, 95 % interval {_f(ci[0], 3)}–{_f(ci[1], 3)} below 1"
+        elif ci[0] > 1:
+            out, why = FAILS, f"{what}: slower, 95 % interval {_f(ci[0], 3)}–{_f(ci[1], 3)} above 1"
+        else:
+            out, why = NO_DIFF, f"{what}: 95 % interval {_f(ci[0], 3)}–{_f(ci[1], 3)} includes 1"
+        return Outcome(out, why + " — a desktop ONNX Runtime proxy, not a phone", f"{_f(geo, 3)}× (paper size)", rows,
+                       ["latency_ms"])

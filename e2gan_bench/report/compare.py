@@ -3,25 +3,18 @@
 One method is taken from each side (:mod:`.sides`) and its runs are paired by (concept, seed); failed runs and
 runs without a counterpart are listed as unmatched and left out.
 
-Per metric measured on both sides, for the matched pairs ``d_i = candidate_i - base_i``: the mean difference, a
-two-sided Student-t interval and a paired bootstrap interval (:mod:`.stats`). With one pair there is no interval.
-The relative change is ``mean(d) / mean(|base_i|)``. A metric whose backend differs between the sides (see
-``RunRecord.backends``) is not compared: "not comparable: backends differ".
+Per metric measured on both sides, the paired differences ``candidate - base`` are averaged within each concept
+and **the concepts are the units** (:mod:`.stats.units`; with one concept, its seeds, labelled so): the mean
+difference, a two-sided Student-t interval over the units, a hierarchical bootstrap interval (concepts, then
+seeds) and a one-sided test of "candidate worse". The relative change is ``mean(d) / mean(|base|)``. A metric
+whose backend differs between the sides (see ``RunRecord.backends``) is *not comparable*; one measured on one side
+only, or on neither, is *not measured* — never confused with a regression.
 
-Gate rule. Let the *worsening* be the mean difference signed so that positive means "candidate worse" (each
-metric says which direction is better). A gated metric **fails** when both
-
-1. the mean worsening is larger than the tolerance (practical significance; :mod:`.gates`), and
-2. the confidence interval lies entirely on the worse side of zero, i.e. the worsening is not explained by
-   run-to-run noise (a one-sided test at level (1 + confidence) / 2). With n = 1 the point difference decides.
-
-When (1) holds but (2) does not, the metric is *inconclusive* ("?"): it does not fail the gate, and the verdict
-says to add seeds or concepts. Why: the tolerance says how much worse is too much, the interval says whether the
-difference is real. Asking that the interval's better-side bound be beyond the tolerance would count the noise
-twice (with 3 pairs, t = 4.30, it misses regressions several times the tolerance); gating on the point estimate
-alone would fail an equal candidate whenever noise pushes one mean past the tolerance. Deterministic metrics
-(bytes, parameters, FLOPs) have zero spread, so their interval is a point and any worsening beyond the tolerance
-fails.
+Gate rule (:mod:`.stats.gate`): a gated metric **regresses** when its mean worsening exceeds the tolerance and the
+one-sided test is significant at ``alpha`` after a Holm correction across the gated metrics with run-to-run noise
+(deterministic counts are exact and decide alone); worse than the tolerance but not significant is
+*inconclusive* and does not fail. The tolerances are the metrics' defaults, a suite's ``gate:`` overrides, then
+``--gate`` options.
 
 A gated metric that cannot be compared (backends differ, or measured on one side only) makes the gate impossible:
 the CLI exits 2 (``--gate METRIC:off`` compares without it). An explicitly requested gate on a metric that neither
@@ -41,25 +34,32 @@ from e2gan_bench.metrics import Metric, all_metrics
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report.gates import Gate, resolve_gates
 from e2gan_bench.report.sides import Side, as_side
-from e2gan_bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_stats
+from e2gan_bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_records
+from e2gan_bench.report.stats.gate import GATE_ALPHA, REGRESSED, decide, paired_test
 
-_STATUS_MARK = {"pass": "✓", "fail": "✗", "inconclusive": "?", "not gated": "—", "not comparable": "n/c",
-                "not measured": "—"}
+_STATUS_MARK = {"pass": "✓", REGRESSED: "✗", "inconclusive": "?", "not gated": "—", "not comparable": "n/c",
+                "not measured": "∅"}
 
 
 @dataclass
 class MetricResult:
     metric: str
     higher_is_better: bool
-    status: str  # pass | fail | inconclusive | not gated | not comparable | not measured
-    n: int = 0
+    status: str  # pass | regressed | inconclusive | not gated | not comparable | not measured
+    n: int = 0  # units (concepts; the seeds of one concept when there is one)
+    level: str = "concept"
+    n_concepts: int = 0
+    n_seeds: int = 0
+    n_runs: int = 0  # matched (concept, seed) pairs with a value on both sides
     base_mean: float | None = None
     candidate_mean: float | None = None
-    diff: float | None = None  # mean(candidate - base)
+    diff: float | None = None  # mean over units of (candidate - base)
     diff_pct: float | None = None
     ci_t: tuple[float, float] | None = None
     ci_bootstrap: tuple[float, float] | None = None
     worsening: float | None = None  # diff signed so that > 0 means the candidate is worse
+    p_worse: float | None = None  # one-sided p of "candidate worse"
+    p_holm: float | None = None  # Holm-adjusted across the gated metrics with run-to-run noise
     gate: str | None = None
     tolerance: float | None = None
     backend_base: str | None = None
@@ -90,10 +90,12 @@ class Comparison:
     errors: dict[str, str]  # gated metric → why it cannot be evaluated (→ exit 2)
     gates: dict[str, Gate]
     bootstrap_resamples: int = BOOTSTRAP_RESAMPLES
+    alpha: float = GATE_ALPHA
+    calibration: dict[str, Any] | None = None  # the suite's measured false-alarm rate and detectable effect
 
     @property
     def failed(self) -> list[MetricResult]:
-        return [m for m in self.metrics if m.status == "fail"]
+        return [m for m in self.metrics if m.status == REGRESSED]
 
     @property
     def inconclusive(self) -> list[MetricResult]:
@@ -103,7 +105,7 @@ class Comparison:
     def verdict(self) -> str:
         if self.errors:
             return "CANNOT GATE"
-        return "FAIL" if self.failed else "PASS"
+        return "REGRESSED" if self.failed else "PASS"
 
     @property
     def exit_code(self) -> int:
@@ -114,6 +116,8 @@ class Comparison:
             "verdict": self.verdict,
             "exit_code": self.exit_code,
             "confidence": self.confidence,
+            "alpha": self.alpha,
+            "calibration": self.calibration,
             "bootstrap_resamples": self.bootstrap_resamples,
             "bootstrap_seed": BOOTSTRAP_SEED,
             "base": {k: v for k, v in asdict(self.base).items() if k != "records"},
@@ -123,8 +127,7 @@ class Comparison:
             "metrics": [asdict(m) for m in self.metrics],
             "errors": dict(self.errors),
             "gates": {m: {"abs": g.abs, "rel": g.rel, "explicit": g.explicit} for m, g in self.gates.items()},
-            "rule": ("fail when mean worsening > tolerance and the confidence interval lies entirely on the "
-                     "worse side of zero (n=1: point difference); tolerance = max(abs, rel × mean |base|)"),
+            "rule": RULE,
         }
         return _finite(d)
 
@@ -197,77 +200,101 @@ def _match(bside: Side, cside: Side) -> tuple[Pairs, list[tuple[str, int]], list
     return [(bidx[k], cidx[k]) for k in keys], keys, unmatched
 
 
+RULE = ("a gated metric regresses when the mean worsening over units (concepts) exceeds its tolerance and the "
+        "one-sided t-test of 'candidate worse' is significant at alpha after a Holm correction across the gated "
+        "metrics with run-to-run noise (deterministic counts decide exactly; one unit: the point difference); "
+        "tolerance = max(abs, rel × mean |base|)")
+
+
 def _not_comparable(m: type[Metric], pairs_all: Pairs, gate: Gate | None) -> MetricResult | None:
-    """The metric's result when it cannot be compared (measured on one side only, or backends differ)."""
+    """The metric's result when it cannot be compared: measured on one side only (*not measured*), or backends
+    differ (*not comparable*)."""
     name = m.name
     pairs = [(b, c) for b, c in pairs_all if b.value(name) is not None and c.value(name) is not None]
-    res = MetricResult(name, m.higher_is_better, "not comparable", n=len(pairs), gate=gate.describe() if gate else None)
+    res = MetricResult(name, m.higher_is_better, "not comparable", n_runs=len(pairs),
+                       gate=gate.describe() if gate else None)
     if not pairs:
         b_any = any(b.value(name) is not None for b, _ in pairs_all)
         c_any = any(c.value(name) is not None for _, c in pairs_all)
-        only = "BASE" if not c_any else "CANDIDATE" if not b_any else None
-        res.note = f"not comparable: measured only in {only}" if only else \
-            "not comparable: measured on different runs in BASE and CANDIDATE"
+        res.status = "not measured"
+        res.note = ("not measured in CANDIDATE" if not c_any else "not measured in BASE" if not b_any else
+                    "not measured on the same runs in BASE and CANDIDATE")
     else:
         res.backend_base, res.backend_candidate, res.note = _backend_mismatch(pairs, name, m.compare_also)
     return res if res.note else None
 
 
-def _gate_metric(m: type[Metric], pairs_all: Pairs, gate: Gate | None, confidence: float) -> MetricResult:
-    """Paired statistics of one comparable metric and its gate verdict."""
+def _paired_metric(m: type[Metric], pairs_all: Pairs, gate: Gate | None, confidence: float) -> tuple[MetricResult, Any]:
+    """Paired statistics of one comparable metric (its gate is decided afterwards, with the others: Holm)."""
     pairs = [(b, c) for b, c in pairs_all if b.value(m.name) is not None and c.value(m.name) is not None]
-    res = MetricResult(m.name, m.higher_is_better, "not gated", n=len(pairs), gate=gate.describe() if gate else None)
+    res = MetricResult(m.name, m.higher_is_better, "not gated", n_runs=len(pairs),
+                       gate=gate.describe() if gate else None)
     res.backend_base, res.backend_candidate, _ = _backend_mismatch(pairs, m.name, m.compare_also)
-    bv = np.array([b.value(m.name) for b, _ in pairs], dtype=float)
-    cv = np.array([c.value(m.name) for _, c in pairs], dtype=float)
-    st = paired_stats(cv, bv, confidence)
-    scale = float(np.abs(bv).mean())
-    res.base_mean, res.candidate_mean, res.diff = float(bv.mean()), float(cv.mean()), st.mean
-    res.diff_pct = 100.0 * st.mean / scale if scale > 0 else None
-    res.ci_t, res.ci_bootstrap = st.ci_t, st.ci_boot
-    sign = -1.0 if m.higher_is_better else 1.0
-    res.worsening = sign * st.mean
+    bv = {(b.concept, b.seed): float(b.value(m.name)) for b, _ in pairs}
+    cv = {(c.concept, c.seed): float(c.value(m.name)) for _, c in pairs}
+    u = paired_records(bv, cv)
+    test = paired_test(u, m.higher_is_better, confidence)
+    base_units = paired_records({k: 0.0 for k in bv}, bv).values  # the base side's own concept means
+    cand_units = paired_records({k: 0.0 for k in cv}, cv).values
+    scale = float(np.abs(np.array(list(bv.values()))).mean())
+    res.n, res.level, res.n_concepts, res.n_seeds = u.n, u.level, u.n_concepts, u.n_seeds
+    res.base_mean, res.candidate_mean = float(base_units.mean()), float(cand_units.mean())
+    res.diff = test.interval.mean
+    res.diff_pct = 100.0 * res.diff / scale if scale > 0 else None
+    res.ci_t, res.ci_bootstrap = test.interval.bounds, test.bootstrap
+    res.worsening, res.p_worse = test.worsening, test.p_worse
     notes = [f"measured on {len(pairs)} of {len(pairs_all)} matched runs"] if len(pairs) < len(pairs_all) else []
-    if st.n == 1:
-        notes.append("n=1: no interval")
-    if gate is not None:
-        res.tolerance = gate.tolerance(scale)
-        # significant: the better-side bound of the worsening is above zero (n=1: the point difference)
-        significant = res.worsening > 0 if st.ci_t is None else min(sign * st.ci_t[0], sign * st.ci_t[1]) > 0
-        if res.worsening > res.tolerance and significant:
-            res.status = "fail"
-        elif res.worsening > res.tolerance:
-            res.status = "inconclusive"
-            notes.append("worse than tolerance but within noise: add seeds or concepts")
-        else:
-            res.status = "pass"
+    if u.n == 1:
+        notes.append("one unit: no interval, no test")
+    elif u.level != "concept":
+        notes.append("one concept: its seeds are the units (a conclusion about this concept only)")
     res.note = "; ".join(notes)
-    return res
+    return res, test
 
 
 def compare(base: Side | list[RunRecord], candidate: Side | list[RunRecord], gates: dict[str, Gate] | None = None,
-            confidence: float = 0.95) -> Comparison:
+            confidence: float = 0.95, alpha: float = GATE_ALPHA,
+            calibration: dict[str, Any] | None = None) -> Comparison:
     """Pair runs by (concept, seed), compare every metric measured on both sides and apply the gates.
 
     ``gates`` defaults to the metrics' default gates. Raises UserError when no run matches."""
     if not (0.0 < confidence < 1.0):
         raise UserError("confidence must be between 0 and 1 (exclusive)", field="--confidence", value=confidence)
+    if not (0.0 < alpha < 1.0):
+        raise UserError("alpha must be between 0 and 1 (exclusive)", field="--alpha", value=alpha)
     gates = resolve_gates() if gates is None else gates
     bside, cside = as_side(base, "BASE"), as_side(candidate, "CANDIDATE")
     pairs_all, keys, unmatched = _match(bside, cside)
     results: list[MetricResult] = []
+    tests: dict[str, Any] = {}
+    tolerances: dict[str, float] = {}
     errors: dict[str, str] = {}
     for m in all_metrics():
         gate = gates.get(m.name)
         if not any(b.value(m.name) is not None or c.value(m.name) is not None for b, c in pairs_all):
             if gate is not None and gate.explicit:
                 errors[m.name] = "measured on neither side"
+                results.append(MetricResult(m.name, m.higher_is_better, "not measured", gate=gate.describe(),
+                                            note="measured on neither side"))
             continue
         res = _not_comparable(m, pairs_all, gate)
         if res is not None:
             if gate is not None:
                 errors[m.name] = res.note.removeprefix("not comparable: ")
         else:
-            res = _gate_metric(m, pairs_all, gate, confidence)
+            res, tests[m.name] = _paired_metric(m, pairs_all, gate, confidence)
+            if gate is not None:
+                tolerances[m.name] = gate.tolerance(float(np.abs([b.value(m.name) for b, c in pairs_all
+                                                                  if b.value(m.name) is not None
+                                                                  and c.value(m.name) is not None]).mean()))
         results.append(res)
-    return Comparison(bside, cside, confidence, keys, unmatched, results, errors, gates)
+    decide(tests, tolerances, alpha)
+    for res in results:
+        t = tests.get(res.metric)
+        if t is not None and t.status is not None:
+            res.status, res.tolerance, res.p_holm = t.status, t.tolerance, t.p_holm
+            if t.status == "inconclusive":
+                res.note = "; ".join(x for x in (res.note, "worse than tolerance but not significant: add concepts")
+                                     if x)
+    return Comparison(bside, cside, confidence, keys, unmatched, results, errors, gates, alpha=alpha,
+                      calibration=calibration)

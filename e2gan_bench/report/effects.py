@@ -1,10 +1,9 @@
 """Effects between methods, from a suite's runs: is A better than B, does A reach the target sooner, how far
 above doing nothing do the students get, and how quality grows with steps.
 
-Every comparison is paired over the (concept, seed) units both methods ran, so the spread between concepts
-cancels. Quality uses the mean difference and its 95 % Student-t interval (the leaderboard's and the gate's
-interval); time-to-quality uses the Wilcoxon signed-rank test on log seconds, in which a run that never
-reached the target counts as slower than any that did (ranks need no invented time for it).
+Statistics come from :mod:`.stats`: quality is paired over the (concept, seed) runs both methods have, averaged
+within concepts, and tested over concepts (mean difference, 95 % t interval, hierarchical bootstrap beside it);
+time to target treats "not reached" as censored (Kaplan–Meier medians, a sign test stratified by concept).
 """
 
 from __future__ import annotations
@@ -13,29 +12,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.stats import t_interval
-
-
-def _paired(df: pd.DataFrame, a: str, b: str, col: str) -> tuple[pd.Series, pd.Series]:
-    ua = df[df["method"] == a].set_index(["concept", "seed"])[col]
-    ub = df[df["method"] == b].set_index(["concept", "seed"])[col]
-    common = ua.index.intersection(ub.index)
-    return ua.loc[common].astype(float), ub.loc[common].astype(float)
+from e2gan_bench.report.stats import paired_effect, sooner
 
 
 def quality_effect(df: pd.DataFrame, a: str, b: str, metric: str, higher: bool) -> dict[str, Any]:
-    """Mean of ``a - b`` on ``metric`` over common units, its 95 % t interval and a verdict."""
-    va, vb = _paired(df, a, b, metric)
-    ok = va.notna() & vb.notna()
-    d = (va[ok] - vb[ok]).to_numpy()
-    row: dict[str, Any] = {"a": a, "b": b, "metric": metric, "units": len(d)}
-    if len(d) == 0:
+    """Mean of ``a - b`` on ``metric`` over concepts (paired runs averaged within each), its 95 % t interval, the
+    two-sided p-value and a verdict."""
+    e = paired_effect(df, a, b, metric)
+    row: dict[str, Any] = {"a": a, "b": b, "metric": metric, "units": e.n, "level": e.units.level,
+                           "concepts": e.units.n_concepts, "seeds": e.units.n_seeds, "runs": e.units.n_runs}
+    if e.n == 0:
         return {**row, "verdict": "no common units"}
-    iv = t_interval(d)
-    row.update(mean_a=float(va[ok].mean()), mean_b=float(vb[ok].mean()), diff=iv.mean, lo=iv.lo, hi=iv.hi)
+    iv = e.interval
+    row.update(mean_a=e.mean_a, mean_b=e.mean_b, diff=iv.mean, lo=iv.lo, hi=iv.hi, p_value=e.p_value,
+               boot_lo=(e.bootstrap or (None, None))[0], boot_hi=(e.bootstrap or (None, None))[1])
     sign = 1 if higher else -1
     if iv.lo is not None and sign * iv.lo > 0 and sign * iv.hi > 0:
         row["verdict"] = f"{a} better"
@@ -46,30 +38,25 @@ def quality_effect(df: pd.DataFrame, a: str, b: str, metric: str, higher: bool) 
     return row
 
 
-def speed_effect(df: pd.DataFrame, a: str, b: str) -> dict[str, Any]:
-    """Does ``a`` reach the time-to-quality target sooner than ``b``? One-sided Wilcoxon signed-rank test on
-    log seconds over common units (not reached = slower than every run that reached it), the median ratio of
-    seconds where both reached it, and the counts."""
-    sa, sb = _paired(df, a, b, "seconds_to_target")
-    ra, rb = _paired(df, a, b, "reached")
-    row: dict[str, Any] = {"a": a, "b": b, "units": len(sa),
-                           "a_reached": int(ra.fillna(False).astype(bool).sum()),
-                           "b_reached": int(rb.fillna(False).astype(bool).sum())}
-    if len(sa) == 0:
+def speed_effect(df: pd.DataFrame, a: str, b: str, unit: str = "steps") -> dict[str, Any]:
+    """Does ``a`` reach the target sooner than ``b`` (in ``unit``: steps, flops or seconds)? The censored sign test
+    stratified by concept (:func:`~e2gan_bench.report.stats.sooner`), the Kaplan–Meier medians and their ratio."""
+    t = sooner(df, a, b, unit)
+    ra = df[(df["method"] == a) & df["reached"].notna()]["reached"].astype(bool) if "reached" in df else pd.Series()
+    rb = df[(df["method"] == b) & df["reached"].notna()]["reached"].astype(bool) if "reached" in df else pd.Series()
+    row: dict[str, Any] = {"a": a, "b": b, "unit": unit, "units": t.n_concepts, "runs": t.n_runs,
+                           "a_reached": f"{int(ra.sum())}/{len(ra)}", "b_reached": f"{int(rb.sum())}/{len(rb)}",
+                           "median_a": t.median_a, "median_b": t.median_b, "median_ratio": t.ratio,
+                           "p_value": t.p_value}
+    if t.n_runs == 0:
         return {**row, "verdict": "no common units"}
-    reached_a, reached_b = ra.fillna(False).astype(bool), rb.fillna(False).astype(bool)
-    both = reached_a & reached_b
-    row["median_ratio_both_reached"] = float(np.median(sa[both] / sb[both])) if both.any() else None
-    la, lb = np.log(sa.where(reached_a)), np.log(sb.where(reached_b))
-    finite = pd.concat([la, lb]).dropna()
-    slow = (finite.max() if len(finite) else 0.0) + 10.0  # "not reached": slower than any run that reached it
-    d = (la.fillna(slow) - lb.fillna(slow)).to_numpy()
-    if np.all(d == 0):
-        row.update(p_value=1.0, verdict="no difference")
-        return row
-    p = float(stats.wilcoxon(d, alternative="less", zero_method="zsplit").pvalue)
-    row["p_value"] = p
-    row["verdict"] = f"{a} sooner (p={p:.3g})" if p < 0.05 else f"not significantly sooner (p={p:.3g})"
+    if t.p_value is None:
+        return {**row, "verdict": "one concept: no test"}
+    score = float(np.mean(list(t.concept_scores.values())))
+    if t.p_value < 0.05:
+        row["verdict"] = f"{a if score > 0 else b} sooner (p={t.p_value:.3g})"
+    else:
+        row["verdict"] = f"no significant difference (p={t.p_value:.3g})"
     return row
 
 

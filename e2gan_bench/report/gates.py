@@ -88,3 +88,18 @@ def metric_table() -> str:
         rows.append(f"| `{m.name}` | {'higher' if m.higher_is_better else 'lower'} | {m.what} | {stage} | "
                     f"{m.gate.describe()} | {m.gate.reason} |")
     return "\n".join(rows)
+
+
+def suite_gate(suite: str | None) -> tuple[list[str], float | None, dict | None]:
+    """A suite's own ``gate:`` settings — its tolerances (``--gate`` syntax), level and calibration — when
+    ``suite`` names a readable suite (built in, or a YAML path); nothing otherwise."""
+    if not suite:
+        return [], None, None
+    from e2gan_bench.resources import find_suite
+
+    try:
+        s, _ = find_suite(suite)
+    except UserError:
+        return [], None, None
+    cal = s.gate.calibration.model_dump() if s.gate.calibration else None
+    return list(s.gate.tolerances), s.gate.alpha, cal

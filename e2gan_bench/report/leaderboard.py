@@ -12,13 +12,13 @@ import pandas as pd
 
 from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.config import TargetSpec
-from e2gan_bench.metrics import all_metrics, directions, format_number
+from e2gan_bench.metrics import all_metrics, directions, format_number, metric
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report import amortise
 from e2gan_bench.report.plots import pareto_figure
-from e2gan_bench.report.ranking import ranks, unit_interval
 from e2gan_bench.report.sides import DETAIL_COLUMNS
-from e2gan_bench.report.time_to_quality import add_time_to_quality, summarise
+from e2gan_bench.report.stats import friedman, pairwise, ranks_with_ties, t_interval, units
+from e2gan_bench.report.time_to_quality import add_time_to_quality, describe, summarise
 
 #: Metrics whose leaderboard mean gets a 95% interval over (concept, seed) units and a rank with ties.
 CI_METRICS = ("psnr", "ssim", "lpips", "kid")
@@ -59,6 +59,21 @@ def runs_frame(pairs: list[tuple[str, RunRecord]],
     return df.sort_values(["method", "concept", "seed"], kind="stable").reset_index(drop=True)
 
 
+def per_image_frame(pairs: list[tuple[str, RunRecord]]) -> pd.DataFrame:
+    """``per_image.csv``: one row per (run, test image) — concept, method, seed, the image's index and hash, and
+    each per-image metric (empty where the value was not finite: excluded from the run's mean)."""
+    frames = []
+    for method, r in pairs:
+        if r.status != "ok" or not r.per_image:
+            continue
+        f = pd.DataFrame(r.per_image)
+        f.insert(0, "seed", r.seed)
+        f.insert(0, "method", method)
+        f.insert(0, "concept", r.concept)
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def _present(df: pd.DataFrame) -> list[str]:
     return [m for m in _metric_names() if m in df and df[m].notna().any()]
 
@@ -76,28 +91,41 @@ def mixed_backends(df: pd.DataFrame) -> dict[str, list[str]]:
     return out
 
 
+def _concept_means(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Per method: the mean over concepts of each concept's mean over its seeds (every concept weighs the same)."""
+    per_concept = df.groupby(["method", "concept"], sort=False)[metrics].mean()
+    return per_concept.groupby(level=0, sort=False).mean()
+
+
 def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
-    """Mean over concepts × seeds per method, with run counts; for the main quality metrics the half-width of the
-    95 % interval of the mean over (concept, seed) units; the rank with ties on test PSNR (1 + the methods
-    significantly better in a paired comparison, report/ranking.py); and, when the runs have validation curves,
-    time-to-quality (runs that reached the target, median steps / seconds / FLOPs to it)."""
+    """One row per method, **the concept as the unit** (report/stats): each metric is the mean over concepts of
+    the concept's mean over seeds; for the main quality metrics, the half-width of the 95 % t interval over
+    concepts; ``rank_psnr``, a rank with ties (1 + the methods significantly better on test PSNR in
+    concept-level paired t-tests, Holm-corrected over all pairs); ``mean_rank_psnr``, the mean of each concept's
+    rank (Friedman); and, when the runs have validation curves, time to the target (runs that reached it,
+    Kaplan–Meier medians of steps, FLOPs and seconds, "not reached" counted as censored)."""
     if df.empty:
         return pd.DataFrame()
     failed = df[df["status"] == "failed"] if "status" in df else df.iloc[:0]
     df = df.drop(failed.index)
     metrics = [m for m in _present(df) if m not in mixed_backends(df)]
     g = df.groupby("method", sort=False)
-    lb = g[metrics].mean()
+    lb = _concept_means(df, metrics).reindex(list(g.groups))
     lb.insert(0, "runs", g.size())
     lb.insert(1, "concepts", g["concept"].nunique())
     lb.insert(2, "seeds", g["seed"].nunique())
     if RANK_METRIC in metrics:
-        higher = {m.name: m.higher_is_better for m in all_metrics()}[RANK_METRIC]
-        rk = ranks(df, RANK_METRIC, higher, list(lb.index))
+        higher = metric(RANK_METRIC).higher_is_better
+        names = list(lb.index)
+        rk = ranks_with_ties(pairwise(df, names, RANK_METRIC, higher), names)
+        fr = friedman(df, names, RANK_METRIC, higher)
         lb.insert(0, f"rank_{RANK_METRIC}", pd.Series(rk).reindex(lb.index))
+        lb.insert(1, f"mean_rank_{RANK_METRIC}", pd.Series(fr.mean_ranks, dtype=float).reindex(lb.index))
+        lb.attrs["friedman"] = fr
     for m in CI_METRICS:
         if m in metrics:
-            half = pd.Series({meth: unit_interval(df, meth, m) for meth in lb.index}, dtype=float)
+            half = pd.Series({meth: t_interval(units(df, meth, m).values.to_numpy()).half_width
+                              for meth in lb.index}, dtype=float)
             if half.notna().any():
                 lb.insert(list(lb.columns).index(m) + 1, f"{m}_ci95", half)
     ttq = summarise(df)
@@ -110,7 +138,9 @@ def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFram
             lb[c] = lb[c].fillna(0).astype(int)
         lb.insert(1, "failed", n_failed.reindex(lb.index).fillna(0).astype(int))
     order = [m for m in (order or []) if m in lb.index] + [m for m in lb.index if m not in (order or [])]
-    return lb.loc[order].reset_index()
+    out = lb.loc[order].reset_index(names="method")
+    out.attrs.update(lb.attrs)
+    return out
 
 
 def format_cell(col: str, v: Any) -> str:
@@ -127,8 +157,8 @@ def format_cell(col: str, v: Any) -> str:
 
 
 #: Columns of the terminal's compact table (the markdown and CSV have every column).
-TERMINAL_COLUMNS = ("method", f"rank_{RANK_METRIC}", "runs", "psnr", "ssim", "lpips", "kid", "train_seconds",
-                    "stored_bytes", "latency_ms", "reached", "median_seconds_to_target", "failed")
+TERMINAL_COLUMNS = ("method", f"rank_{RANK_METRIC}", "concepts", "seeds", "psnr", "ssim", "lpips", "kid",
+                    "train_flops", "stored_bytes", "reached", "median_steps_to_target", "failed")
 
 
 def display_rows(lb: pd.DataFrame, columns: tuple[str, ...] | None = None) -> tuple[list[str], list[list[str]]]:
@@ -217,6 +247,9 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
     dest.mkdir(parents=True, exist_ok=True)
     df, lb = report_frames(pairs, order, target, run_info)
     atomic_write_text(dest / "runs.csv", df.to_csv(index=False))
+    images = per_image_frame(pairs)
+    if not images.empty:
+        atomic_write_text(dest / "per_image.csv", images.to_csv(index=False))
     atomic_write_text(dest / "leaderboard.csv", lb.to_csv(index=False))
     md = [f"# {title}", ""]
     if missing:
@@ -247,25 +280,33 @@ def write_reports(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: str,
 
 
 def legend_lines(lb: pd.DataFrame, target: TargetSpec) -> list[str]:
-    """What the rank, interval and time-to-quality columns mean, for the columns the table has."""
+    """What the units, rank, interval and time-to-target columns mean, for the columns the table has."""
     out = []
+    if "concepts" in lb:
+        out.append("- **The concept is the unit**: each value is the mean over concepts of the concept's mean over its "
+                   "seeds (each seed replicates the protocol: its own photographs split, base model and training "
+                   "randomness); `concepts` and `seeds` say how many are behind each row.")
     if f"rank_{RANK_METRIC}" in lb:
-        out.append(f"- `rank_{RANK_METRIC}`: 1 + the number of methods significantly better on test {RANK_METRIC} "
-                   "(paired over the (concept, seed) units both ran, 95 % t interval of the mean difference "
-                   "entirely on one side); equal ranks are ties.")
+        fr = lb.attrs.get("friedman")
+        friedman_txt = ""
+        if fr is not None and fr.p_value is not None:
+            friedman_txt = (f" Friedman test over the {fr.n_concepts} concepts all methods ran: χ² = {fr.statistic:.2f}, "
+                            f"p = {fr.p_value:.3g}.")
+        out.append(f"- `rank_{RANK_METRIC}`: 1 + the number of methods significantly better on test {RANK_METRIC}: "
+                   "paired over the (concept, seed) runs both ran, differences averaged within concepts, two-sided "
+                   "t-test over concepts, Holm-corrected over all pairs (family-wise 5 %); equal ranks are ties. "
+                   f"`mean_rank_{RANK_METRIC}`: each method's rank within each concept, averaged (1 = best)."
+                   + friedman_txt)
     if any(c.endswith("_ci95") for c in lb.columns):
-        out.append("- `±`: half-width of the 95 % t interval of the mean over (concept, seed) units (it includes "
-                   "the spread between concepts; the ranks use paired differences, which remove it); "
-                   "– with a single unit.")
+        out.append("- `±`: half-width of the 95 % t interval of the mean over concepts (seeds averaged within each "
+                   "concept; with one concept, over its seeds); – with a single unit.")
     if "reached" in lb:
-        how = (f"`{target.reference}`'s final validation {target.metric} {'−' if target.metric != 'lpips' else '+'}"
-               f" {target.tolerance}" if target.reference else
-               f"{target.gap_fraction:.0%} of the way from `{target.floor}` to the best final validation "
-               f"{target.metric}")
-        out.append(f"- time-to-quality: target per (concept, seed) = {how}, on the validation split (photographs "
-                   "in neither train nor test); `reached` = runs that got there at a validation checkpoint; "
-                   "medians over runs, counting a run that never got there as infinitely slow (\"not "
-                   "reached\"); seconds and FLOPs include the rank search.")
+        out.append(f"- time to target: {describe(target)}; on the validation split (photographs in neither train nor "
+                   "test); `reached` = runs that got there at a validation checkpoint; medians are Kaplan–Meier "
+                   "medians with a run that never got there censored at what it spent (\"not reached\": fewer than "
+                   "half are known to get there); steps and FLOPs first (deterministic), seconds second (wall "
+                   "clock); the resolution is the checkpoint spacing (`checkpoint_before` in runs.csv); FLOPs and "
+                   "seconds include the rank search.")
     return [*out, ""] if out else []
 
 

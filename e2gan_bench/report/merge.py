@@ -57,8 +57,10 @@ from e2gan_bench.resources import find_suite
 
 #: config.json fields that name a run rather than how it was made (``concept_file`` is a path on its machine).
 IDENTITY_FIELDS = ("suite", "seed", "key", "train_key", "concept_file")
-#: config.json fields that must agree per concept.
+#: config.json fields that must agree per (concept, seed): each seed has its own split of photographs.
 CONCEPT_FIELDS = ("concept", "data", "data_key")
+#: config.json fields that must agree per (method, seed): each seed has its own base model.
+SEED_FIELDS = ("base",)
 #: config.json fields that must agree for every run.
 SUITE_FIELDS = ("eval",)
 #: Method fields that are labels, not settings (training keys exclude them too).
@@ -273,16 +275,21 @@ def _short(v: Any) -> str:
 def _facets(run: StoredRun) -> list[tuple[str, dict[str, Any]]]:
     """(what must agree, the settings) for one run's stored configuration."""
     c = run.config or {}
-    method = {k: v for k, v in c.items() if k not in (*IDENTITY_FIELDS, *CONCEPT_FIELDS, *SUITE_FIELDS)}
+    method = {k: v for k, v in c.items()
+              if k not in (*IDENTITY_FIELDS, *CONCEPT_FIELDS, *SUITE_FIELDS, *SEED_FIELDS)}
     if isinstance(method.get("method"), dict):
         method["method"] = {k: v for k, v in method["method"].items() if k not in METHOD_LABELS}
+    concept = dict(c.get("concept") or {})
+    split = concept.pop("split_seed", None)  # each seed has its own split of photographs (and data key)
     return [("every run", {k: c.get(k) for k in SUITE_FIELDS}),
-            (f"concept '{run.rec.concept}'", {k: c.get(k) for k in CONCEPT_FIELDS}),
+            (f"concept '{run.rec.concept}'", {"concept": concept, "data": c.get("data")}),
+            (f"concept '{run.rec.concept}' seed {run.rec.seed}", {"split_seed": split, "data_key": c.get("data_key")}),
+            (f"method '{run.method}' seed {run.rec.seed}", {k: c.get(k) for k in SEED_FIELDS}),
             (f"method '{run.method}'", method)]
 
 
 def check_protocol(runs: list[StoredRun]) -> None:
-    """One protocol: the stored settings agree (per concept, per method label, for every run), and a (concept,
+    """One protocol: the stored settings agree (per concept and seed, per method label, for every run), and a (concept,
     method, seed) in several stores has one training key."""
     seen: dict[str, tuple[StoredRun, dict[str, Any]]] = {}
     for run in runs:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from e2gan_bench.metrics import all_metrics, format_number
-from e2gan_bench.report.compare import Comparison
+from e2gan_bench.report.compare import RULE, Comparison, MetricResult
 from e2gan_bench.report.gates import default_gates
 from e2gan_bench.report.sides import Side
 from e2gan_bench.report.stats import BOOTSTRAP_SEED
@@ -20,24 +20,38 @@ def _ci(metric: str, ci: tuple[float, float] | None, n: int) -> str:
     return f"[{_num(metric, ci[0])}, {_num(metric, ci[1])}]"
 
 
+def _units(r: MetricResult) -> str:
+    if not r.n_runs:
+        return "–"
+    what = "concepts" if r.level == "concept" else "seeds of 1 concept"
+    return f"{r.n} {what} ({r.n_runs} runs)"
+
+
+def _p(p: float | None, holm: float | None) -> str:
+    if p is None:
+        return "–"
+    return f"{p:.3g}" + (f" ({holm:.3g})" if holm is not None and holm != p else "")
+
+
 def table_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the per-metric table (shared by the markdown and the terminal); the last column is
     the note."""
     pct = f"{c.confidence * 100:g}%"
-    header = ["metric", "better", "n", "base", "candidate", "Δ (cand − base)", "Δ%", f"{pct} CI (t)",
-              f"{pct} CI (bootstrap)", "gate (tolerance)", "verdict", "note"]
+    header = ["metric", "better", "units", "base", "candidate", "Δ (cand − base)", "Δ%", f"{pct} CI (t)",
+              f"{pct} CI (bootstrap)", "p worse (Holm)", "gate (tolerance)", "verdict", "note"]
     rows = []
     for r in c.metrics:
         gate = "not gated"
         if r.gate is not None:
             gate = r.gate + (f" → {_num(r.metric, r.tolerance)}" if r.tolerance is not None else "")
-        compared = r.status != "not comparable"
+        compared = r.status not in ("not comparable", "not measured")
         rows.append([
-            r.metric, "higher" if r.higher_is_better else "lower", str(r.n),
+            r.metric, "higher" if r.higher_is_better else "lower", _units(r),
             _num(r.metric, r.base_mean), _num(r.metric, r.candidate_mean), _num(r.metric, r.diff, signed=True),
             "–" if r.diff_pct is None else f"{r.diff_pct:+.1f}%".replace("-", "−"),
             _ci(r.metric, r.ci_t, r.n) if compared else "–",
             _ci(r.metric, r.ci_bootstrap, r.n) if compared else "–",
+            _p(r.p_worse, r.p_holm) if compared else "–",
             gate, f"{r.mark} {r.status}", r.note,
         ])
     return header, rows
@@ -47,10 +61,24 @@ def headline(c: Comparison) -> str:
     who = f"candidate `{c.candidate.method}` vs base `{c.base.method}`"
     if c.errors:
         return f"compare: CANNOT GATE — {who}: " + "; ".join(f"{m}: {e}" for m, e in c.errors.items())
+    cal = f" [{calibration_text(c.calibration)}]" if c.calibration else ""
     if c.failed:
         worse = ", ".join(m.metric for m in c.failed)
-        return f"compare: FAIL — {who}: worse beyond tolerance on {worse}"
-    return f"compare: PASS — {who}: no gated metric worse beyond tolerance"
+        return f"compare: REGRESSED — {who}: significantly worse beyond tolerance on {worse}{cal}"
+    return f"compare: PASS — {who}: no gated metric significantly worse beyond tolerance{cal}"
+
+
+def calibration_text(cal: dict) -> str:
+    """The suite's measured error rates, beside a verdict: how often the gate fails an equal candidate, and the
+    smallest regression it catches 4 times in 5."""
+    parts = []
+    if cal.get("false_alarm_rate") is not None:
+        parts.append(f"this suite's gate: false alarms {cal['false_alarm_rate']:.1%} in A/A replicates")
+    if cal.get("mde_psnr_db") is not None:
+        parts.append(f"catches a PSNR drop of {cal['mde_psnr_db']:.2g} dB with 80 % power")
+    if cal.get("measured"):
+        parts.append(f"measured {cal['measured']}")
+    return "; ".join(parts) or "calibration not measured"
 
 
 def side_line(s: Side) -> str:
@@ -63,11 +91,11 @@ def side_line(s: Side) -> str:
 def gate_rule_lines(c: Comparison) -> list[str]:
     pct = f"{c.confidence * 100:g}%"
     lines = [
-        f"A gated metric fails when the candidate's mean worsening exceeds the tolerance **and** the {pct} "
-        "Student-t interval of the paired differences lies entirely on the worse side of zero (with n=1: the "
-        "point difference alone). Worse than tolerance but within noise is reported as `?` (inconclusive) and "
-        "does not fail. Tolerance = max(abs, rel × mean |base|). The bootstrap interval "
-        f"({c.bootstrap_resamples} paired resamples, seed {BOOTSTRAP_SEED}) is shown for reference.",
+        f"Units: the runs are paired by (concept, seed), the differences averaged within each concept, and the "
+        f"concepts are the units. Rule: {RULE} (alpha = {c.alpha:g}). Worse than tolerance but not significant is "
+        f"reported as `?` (inconclusive) and does not fail. Intervals: {pct} Student-t over units, and a "
+        f"hierarchical bootstrap (concepts, then seeds; {c.bootstrap_resamples} resamples, seed {BOOTSTRAP_SEED}) "
+        "shown for reference.",
         "",
         "Gates in effect: " + (", ".join(f"`{m}` {g.describe()}" + (" (set by --gate)" if g.explicit else "")
                                          for m, g in c.gates.items()) or "none") + ".",
@@ -95,12 +123,14 @@ def to_markdown(c: Comparison) -> str:
     md += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     md += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     md.append("")
-    md.append("✓ within tolerance · ✗ worse beyond tolerance · ? worse than tolerance but within noise · "
-              "— not gated · n/c not comparable")
+    md.append("✓ within tolerance · ✗ regressed (significantly worse beyond tolerance) · ? worse than tolerance "
+              "but not significant · — not gated · n/c not comparable (backends differ) · ∅ not measured")
+    if c.calibration:
+        md += ["", f"**Gate calibration of this suite**: {calibration_text(c.calibration)}."]
     md.append("")
-    nc = [m for m in c.metrics if m.status == "not comparable"]
+    nc = [m for m in c.metrics if m.status in ("not comparable", "not measured")]
     if nc or c.errors:
-        md += ["## Not comparable", ""]
+        md += ["## Not comparable or not measured", ""]
         md += [f"- `{m.metric}`: {m.note}" + (f" — base {m.backend_base}, candidate {m.backend_candidate}"
                                               if "backends" in m.note else "") for m in nc]
         md += [f"- **cannot gate `{m}`: {e}** (compare without it: `--gate {m}:off`)" for m, e in c.errors.items()]

@@ -73,7 +73,7 @@ def load_generator(method: Method, model_kwargs: dict[str, Any], seed: int, fold
                    base_state: dict[str, torch.Tensor] | None) -> Generator:
     """The trained generator of a run, from its artifact folder (and the base model's weights for base-initialised
     methods), in eval mode. Raises CheckpointError when a file is missing or unreadable."""
-    torch.manual_seed(seed)  # an untrained scratch generator is its seeded initialisation
+    torch.manual_seed(seed + method.budget.seed_offset)  # an untrained scratch generator is its seeded initialisation
     G = ARCHS.get(method.arch, field="arch")(**model_kwargs)
     if method.init == "base":
         if base_state is None:

@@ -55,7 +55,10 @@ def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: in
                device: str = "cpu", stop_at: tuple[str, float] | None = None) -> MethodOutcome:
     """Build, search, train and save one method on one concept. With ``curve`` (and validation pairs in
     ``ds``), the generator is scored on the validation split before training and at log-spaced steps; with
-    ``stop_at`` (metric, target) training stops at the first of those steps that reaches the target."""
+    ``stop_at`` (metric, target) training stops at the first of those steps that reaches the target. The training
+    randomness (initialisation, data subset, batch order) uses ``seed + budget.seed_offset``; the data split and the
+    base model (made before this) use the run's seed alone."""
+    seed = seed + method.budget.seed_offset
     torch.manual_seed(seed)
     G = ARCHS.get(method.arch, field="arch")(**model_kwargs)
     if method.init == "base":
