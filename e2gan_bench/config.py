@@ -228,6 +228,38 @@ class GateSpec(_Strict):
     calibration: GateCalibration | None = None
 
 
+class TuneDim(_Strict):
+    """One dimension of a method's tuning search space: a range (``low``/``high``, ``log``-uniform or uniform) or a
+    list of ``choices``."""
+
+    low: float | None = Field(None, ge=-1e9, le=1e9)
+    high: float | None = Field(None, ge=-1e9, le=1e9)
+    log: bool = False
+    choices: tuple[Any, ...] | None = Field(None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> TuneDim:
+        if (self.choices is None) == (self.low is None or self.high is None):
+            raise ValueError("give low and high, or choices")
+        if self.choices is None and not (self.low < self.high):  # type: ignore[operator]
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.choices is None and self.low <= 0:  # type: ignore[operator]
+            raise ValueError("a log range needs low > 0")
+        return self
+
+    def value(self, u: float) -> Any:
+        """The point at quantile ``u`` in [0, 1) (quasi-random draws map through here)."""
+        if self.choices is not None:
+            return self.choices[min(int(u * len(self.choices)), len(self.choices) - 1)]
+        lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
+        x = lo * (hi / lo) ** u if self.log else lo + u * (hi - lo)
+        return float(f"{x:.3g}")
+
+
+#: Method fields that describe or label a method without changing what it trains (kept out of training keys).
+METHOD_LABELS = ("name", "description", "tuning")
+
+
 class Method(_Strict):
     """A method: init × arch × trainable × ranks × data × budget (a file in ``methods/``, or a suite's
     variant of one)."""
@@ -243,6 +275,9 @@ class Method(_Strict):
     data: DataSpec = DataSpec()
     budget: Budget = Budget()
     reference: bool = False  # a reference row (e.g. identity), not a trained method
+    # the search space ``e2gan-bench tune`` draws from: dotted setting -> range or choices (e.g. budget.lr); the same
+    # number of quasi-random trials for every method (AlgoPerf's external tuning)
+    tuning: dict[str, TuneDim] = Field(default_factory=dict)
 
 
 class BaseSpec(_Strict):

@@ -250,6 +250,7 @@ def test_two_runs_on_one_folder_split_the_work(smoke_out, tmp_path):
 # ------------------------------------------------------------------------------------------ determinism
 
 
+@pytest.mark.slow
 def test_same_suite_and_seed_give_identical_metrics(smoke_out, tmp_path):
     """A fresh process, fresh output and cache folders: the same numbers as the smoke run of this session."""
     out = tmp_path / "out"

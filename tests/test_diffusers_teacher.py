@@ -21,6 +21,8 @@ from e2gan_bench.errors import ConfigError
 from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.resources import Catalog, builtin_dir
 
+pytestmark = pytest.mark.slow  # the slow tier (tox -e slow; CI runs both)
+
 pytest.importorskip("diffusers")
 
 #: the concept names PAPER.md lists (the paper's wording), per set

@@ -117,6 +117,7 @@ def test_early_stop_needs_a_trained_reference(tmp_path, capsys, target, field, v
     assert not (tmp_path / "out" / "runs").exists()
 
 
+@pytest.mark.slow
 def test_worker_processes_wait_for_the_reference_run(tmp_path):
     """Two workers, the stopped run listed first: it must wait for its reference's training, never fail for lack of
     a target (a huge tolerance: the target is met by its starting point)."""

@@ -21,6 +21,8 @@ from test_crash import assert_same_results, check_store
 
 from e2gan_bench.harness.store import ResultsStore
 
+pytestmark = pytest.mark.slow  # the slow tier (tox -e slow; CI runs both)
+
 
 @contextmanager
 def one_torch_thread():

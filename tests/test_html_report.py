@@ -20,7 +20,9 @@ from PIL import Image
 from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report.grids import concept_grids
+from e2gan_bench.report.html_tables import main_table
 from e2gan_bench.report.plots import pareto_figure, pareto_front, use_log
+from e2gan_bench.report.stats import Friedman
 from e2gan_bench.util import content_key
 
 CONCEPTS = ["pencil-sketch", "winter"]
@@ -119,6 +121,71 @@ class Page(HTMLParser):
             self.stack.pop()
 
 
+class Tables(HTMLParser):
+    """Every table of a page, in order: its id, class and caption, and its rows as lists of cells, each cell a dict
+    of text (``<br>`` read as a space), tag (th / td), class and colspan; ``in_head`` marks the rows of its thead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[dict] = []
+        self._open: list[dict] = []  # the tables being read (nested ones too)
+        self._cell: dict | None = None
+        self._caption: dict | None = None
+        self._head = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            t = {"id": a.get("id"), "class": a.get("class") or "", "caption": "", "rows": [], "head_rows": 0}
+            self.tables.append(t)
+            self._open.append(t)
+        elif tag == "thead":
+            self._head = True
+        elif tag == "caption" and self._open:
+            self._caption = self._open[-1]
+        elif tag == "tr" and self._open:
+            self._open[-1]["rows"].append([])
+            self._open[-1]["head_rows"] += self._head
+        elif tag in ("td", "th") and self._open:
+            self._cell = {"text": "", "tag": tag, "class": (a.get("class") or "").split(),
+                          "colspan": int(a.get("colspan") or 1)}
+            self._open[-1]["rows"][-1].append(self._cell)
+        elif tag == "br" and self._cell is not None:
+            self._cell["text"] += " "
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self._open:
+            self._open.pop()
+        elif tag == "thead":
+            self._head = False
+        elif tag == "caption":
+            self._caption = None
+        elif tag in ("td", "th") and self._cell is not None:
+            self._cell["text"] = " ".join(self._cell["text"].split())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+        elif self._caption is not None:
+            self._caption["caption"] += data
+
+    def by_id(self, table_id: str) -> dict:
+        [t] = [t for t in self.tables if t["id"] == table_id]
+        return t
+
+
+def tables(path: Path) -> Tables:
+    t = Tables()
+    t.feed(path.read_text(encoding="utf-8"))
+    t.close()
+    return t
+
+
+def texts(row: list[dict]) -> list[str]:
+    return [c["text"] for c in row]
+
+
 def parse(path: Path) -> Page:
     p = Page()
     p.feed(path.read_text(encoding="utf-8"))
@@ -162,8 +229,10 @@ def test_report_html_page(tmp_path):
     assert "http://" not in text and "https://" not in text
     for m in METHODS:
         assert f">{m}<" in text, m
-    # the leaderboard table: intervals, ranks with ties, time-to-quality medians
-    assert "rank_psnr" in text and "± " in text and "median_seconds_to_target" in text
+    # the full leaderboard table, lower on the page: intervals, ranks with ties, time-to-quality medians
+    full = tables(page_file).by_id("full-leaderboard-table")
+    assert {"rank_psnr", "median_seconds_to_target"} <= set(texts(full["rows"][0]))
+    assert any("± " in c["text"] for r in full["rows"][1:] for c in r)
     # per concept a grid: source, teacher and every method's student row, each linking to its run folder
     for c in CONCEPTS:
         assert f"grid-{c}" in page.ids
@@ -245,3 +314,78 @@ def test_tradeoffs_leave_zero_cost_off_the_log_axis(tmp_path):
     assert plot is not None and plot.path.is_file()
     assert "identity (10.00 dB)" in plot.caption
     assert pareto_figure(lb.drop(columns="psnr"), ["stored_bytes"], tmp_path / "none.png") is None
+
+
+def test_main_table_is_grouped_and_fits(tmp_path):
+    """The page leads with a compact main table: a two-level header (method, quality, cost, time to target), at most
+    14 columns, each quality value with its interval in the same cell and the best in bold; every leaderboard column
+    stays in the full table lower on the page."""
+    out, dest = full_store(tmp_path / "out", failed=True), tmp_path / "rep"
+    assert cli("report", "--out", out, "--dest", dest, "--html") == 0
+    page_file = dest / "leaderboard.html"
+    text = page_file.read_text(encoding="utf-8")
+    found = tables(page_file)
+    main, full = found.by_id("main-leaderboard"), found.by_id("full-leaderboard-table")
+    assert found.tables[0] is main  # the first table on the page, above the per-concept tables and the full one
+    assert text.index("id=main-leaderboard") < text.index("id=per-concept") < text.index("id=full-leaderboard-table")
+    assert main["head_rows"] == 2
+    groups, header, *rows = main["rows"]
+    assert [c["tag"] for c in groups + header] == ["th"] * (len(groups) + len(header))
+    assert texts(groups) == ["Method", "Quality (test, vs teacher)", "Cost per concept", "Time to target"]
+    assert sum(c["colspan"] for c in groups) == len(header) <= 14
+    assert texts(header) == ["method", "rank", "mean rank", "concepts × seeds", "PSNR (dB) ↑", "SSIM ↑", "LPIPS ↓",
+                             "train FLOPs", "stored bytes", "reached", "median steps", "median FLOPs"]
+    assert all(len(r) == len(header) for r in rows)
+    data = strict_json(dest / "leaderboard.json")
+    lb = {r["method"]: r for r in data["leaderboard"]}
+    assert [r[0]["text"] for r in rows] == list(lb)
+    col = {h: i for i, h in enumerate(texts(header))}
+    for r in rows:  # the interval in the quality cell itself, as leaderboard.md writes it
+        m = lb[r[0]["text"]]
+        assert r[col["PSNR (dB) ↑"]]["text"] == f"{m['psnr']:.2f} ± {m['psnr_ci95']:.2f}"
+        assert r[col["LPIPS ↓"]]["text"].startswith(f"{m['lpips']:.3f} ± ")
+    bold = {h: [r[0]["text"] for r in rows if "best" in r[col[h]]["class"]] for h in col}
+    assert bold["PSNR (dB) ↑"] == ["pix2pix"] and bold["LPIPS ↓"] == ["pix2pix"] and bold["SSIM ↑"] == ["pix2pix"]
+    assert not bold["stored bytes"] and not bold["method"]  # costs and labels are never bold
+    scratch = rows[list(lb).index("scratch")]
+    assert scratch[col["concepts × seeds"]]["text"] == "2 × 2 · 1 failed"
+    assert rows[list(lb).index("identity")][col["median steps"]]["text"] == "not reached"
+    assert "concept is the unit" in main["caption"] and "95 % interval over concepts" in main["caption"]
+    assert "Holm-corrected" in main["caption"] and "equal ranks are ties" in main["caption"]
+    # the full table keeps every leaderboard column (what the main table leaves out too), as leaderboard.json shows it
+    shown = data["leaderboard_display"]
+    assert texts(full["rows"][0]) == shown["columns"]
+    assert [texts(r) for r in full["rows"][1:]] == shown["rows"]
+    assert {"train_seconds", "trainable_params", "latency_ms", "median_seconds_to_target"} <= set(shown["columns"])
+    # leaderboard.json mirrors the main table
+    js = data["leaderboard_main"]
+    assert [g["label"] for g in js["groups"]] == texts(groups)
+    assert [len(g["columns"]) for g in js["groups"]] == [c["colspan"] for c in groups]
+    assert js["rows"] == [texts(r) for r in rows] and js["best"]["psnr"] == ["pix2pix"]
+    assert not {"train_seconds", "trainable_params", "latency_ms", "median_seconds_to_target"} & set(js["columns"])
+    assert js["caption"] in " ".join(main["caption"].split())
+
+
+def _lb(**extra: list) -> pd.DataFrame:
+    return pd.DataFrame({"method": ["a", "b", "c"], "concepts": [3, 3, 3], "seeds": [2, 2, 2],
+                         "psnr": [15.0, 16.0, 16.0], "psnr_ci95": [0.4, np.nan, 0.5], **extra})
+
+
+def test_main_table_columns_follow_the_frame():
+    """Groups and columns come only from what the leaderboard has; ties share the bold; the caption gives Friedman's
+    p where the leaderboard has it."""
+    t = main_table(_lb())
+    assert [g for g, _ in t.groups] == ["Method", "Quality (test, vs teacher)"]
+    assert t.columns == ["method", "concepts_x_seeds", "psnr"]
+    assert t.rows == [["a", "3 × 2", "15.00 ± 0.40"], ["b", "3 × 2", "16.00"], ["c", "3 × 2", "16.00 ± 0.50"]]
+    assert t.best == {"psnr": ["b", "c"]} and "Friedman" not in t.caption and "rank" not in t.caption.lower()
+    lb = _lb(rank_psnr=[2, 1, 1], mean_rank_psnr=[3.0, 1.5, 1.5], kid=[0.02, 0.01, 0.03],
+             kid_ci95=[0.001, 0.002, 0.003], peak_memory_bytes=[1e6, 2e6, np.nan], failed=[0, 1, 0])
+    lb.attrs["friedman"] = Friedman({"a": 3.0, "b": 1.5, "c": 1.5}, 3, 4.5, 0.0123)
+    t = main_table(lb)
+    assert [g for g, _ in t.groups] == ["Method", "Quality (test, vs teacher)", "Cost per concept"]
+    assert t.columns == ["method", "rank_psnr", "mean_rank_psnr", "concepts_x_seeds", "psnr", "kid",
+                         "peak_memory_bytes"]
+    assert t.rows[1][1:4] == ["1", "1.50", "3 × 2 · 1 failed"] and t.rows[2][-1] == "–"
+    assert t.best == {"psnr": ["b", "c"], "kid": ["b"]}  # KID: lower is better
+    assert "Friedman p = 0.0123" in t.caption and "equal ranks are ties" in t.caption

@@ -84,6 +84,7 @@ def test_e2gan_ort_matches_torch_and_timings(e2gan_result):
     json.dumps(r.to_dict())  # serialisable
 
 
+@pytest.mark.slow
 def test_int8_reports_accuracy_cost(e2gan_result):
     r, wd = e2gan_result
     assert r.int8_median_ms > 0 and r.int8_p90_ms >= r.int8_median_ms

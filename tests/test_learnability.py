@@ -26,6 +26,8 @@ from e2gan_bench.models.tensors import to_tensor  # noqa: E402
 from e2gan_bench.models.text import HashEncoder  # noqa: E402
 from e2gan_bench.training.trainer import TrainData, train_gan  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the slow tier (tox -e slow; CI runs both)
+
 RES, N_TRAIN, N_TEST = 32, 96, 32
 STEPS = 200
 BUDGET = Budget(steps=STEPS, batch=8, lr=4e-3, schedule="cosine", warmup=10, gan_mode="none")

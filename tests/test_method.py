@@ -200,6 +200,7 @@ def test_rank_search_option_end_to_end(tmp_path, capsys):
     assert "--rank-search" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_layer_analysis_end_to_end(tmp_path, capsys):
     suite = tmp_path / "tiny.yaml"
     suite.write_text(TINY_SUITE)

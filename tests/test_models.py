@@ -394,3 +394,26 @@ def test_cached_minilm_roundtrip(tmp_path: Path, minilm: MiniLMEncoder) -> None:
     # the cache key includes the encoder identity: a hash encoder does not read MiniLM's entry
     h = CachedPromptEncoder(HashEncoder(), tmp_path).encode("make it a pencil sketch")
     assert not torch.equal(h.tokens, a.tokens)
+
+
+def test_cached_only_encoder_uses_the_cache_filled_elsewhere_and_refuses_a_miss(tmp_path, monkeypatch):
+    """A machine without the encoder's weights reads the embeddings computed where they are (same identity, same
+    cache keys); a prompt that was not computed there is one clear error, never a silent fallback."""
+    import e2gan_bench.models.text as text
+    from e2gan_bench.errors import UserError
+
+    real = text.CachedPromptEncoder(text.default_encoder(), tmp_path)
+    emb = real.encode("make it look like a blueprint")
+    ident = f"{real.info.name}@{real.info.weights}"
+    monkeypatch.setattr(text.MiniLMEncoder, "__init__", lambda self: (_ for _ in ()).throw(RuntimeError("absent")))
+    monkeypatch.setenv("E2GAN_BENCH_TEXT_ENCODER_CACHED", ident)
+    enc = text.default_encoder()
+    assert isinstance(enc, text.CachedOnlyEncoder) and enc.info.name == real.info.name
+    cached = text.CachedPromptEncoder(enc, tmp_path)
+    again = cached.encode("make it look like a blueprint")
+    assert torch.equal(again.tokens, emb.tokens) and torch.equal(again.mask, emb.mask)
+    with pytest.raises(UserError, match="no cached embedding"):
+        cached.encode("a prompt never encoded")
+    monkeypatch.setenv("E2GAN_BENCH_TEXT_ENCODER_CACHED", "no-at-sign")
+    with pytest.raises(UserError, match="NAME@WEIGHTS"):
+        text.default_encoder()

@@ -13,6 +13,8 @@ import pytest
 from conftest import cli, one_error_line, write_suite
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # the slow tier (tox -e slow; CI runs both)
+
 SUITE = """name: export-tiny
 concepts: [sepia]
 methods: [identity, e2gan]

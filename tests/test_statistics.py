@@ -145,6 +145,7 @@ def test_fixed_target_does_not_move_when_a_method_is_added(tmp_path, monkeypatch
     r2 = add_time_to_quality(runs_frame(fast + slow), fast + slow, rel)
     r3 = add_time_to_quality(runs_frame(fast + slow + better), fast + slow + better, rel)
     assert not r2[r2.method == "fast"]["target"].equals(r3[r3.method == "fast"]["target"].reset_index(drop=True))
+    assert leaderboard(two).attrs["friedman"].n_concepts == 6  # the rank summary survives the time-to-target join
     s = summarise(two).set_index("method")
     assert s.loc["fast", "median_steps_to_target"] == 10 and s.loc["slow", "median_steps_to_target"] == 50
     t = sooner(two, "fast", "slow", "steps")

@@ -29,6 +29,7 @@ from e2gan_bench.cli import (  # noqa: F401  (they add commands)
     leaderboard,
     run,
     targets,
+    tune,
 )
 from e2gan_bench.cli.app import app, console, err_console
 from e2gan_bench.errors import UserError

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from e2gan_bench.cli.app import ConceptDirs, MethodDirs, app, console
+from e2gan_bench.cli.run import DeviceOpt, ExecutorOpt, JobsOpt
 from e2gan_bench.errors import UserError
 
 targets_app = typer.Typer(no_args_is_help=True, help="Fixed time-to-target values (targets/*.yaml) and the "
@@ -28,12 +29,16 @@ def make(
                                                        "method).")] = None,
     concepts_dir: ConceptDirs = None,
     methods_dir: MethodDirs = None,
+    executor: ExecutorOpt = None,
+    jobs: JobsOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Run the reference protocol (finished runs are reused), then write per concept and metric
     target = floor + fraction × (reference − floor), fraction and floor from the suite's ``target:``."""
     from e2gan_bench.cache import atomic_write_text
     from e2gan_bench.cli.run import _specs
     from e2gan_bench.config import NAME_PATTERN
+    from e2gan_bench.harness.executors import make_executor
     from e2gan_bench.harness.runner import run_specs
     from e2gan_bench.harness.store import ResultsStore
     from e2gan_bench.report.reference_targets import made_stamp, make_targets, to_yaml
@@ -42,7 +47,8 @@ def make(
     if dest.suffix not in (".yaml", ".yml") or not re.match(NAME_PATTERN, name):
         raise UserError("a targets file is NAME.yaml (lower case letters, digits, - and _)", field="--dest",
                         value=str(dest))
-    s, specs = _specs(suite, out, concepts_dir, methods_dir, None, check=True)
+    ex = make_executor(executor, jobs, None)
+    s, specs = _specs(suite, out, concepts_dir, methods_dir, None, device, check=True)
     names = [m.name for m in s.methods]
     floor = s.target.floor
     if floor not in names:
@@ -58,7 +64,7 @@ def make(
         raise UserError("not a trained method of this suite", field="--method", value=method,
                         allowed=", ".join(trained))
     store = ResultsStore(out)
-    counts = run_specs(specs, store, out / "cache", console)
+    counts = run_specs(specs, store, out / "cache", console, executor=ex)
     console.print(counts.line())
     pairs = [(sp.method.name, rec) for sp in specs if (rec := store.get(sp.key)) is not None]
     prov = next((r.provenance for m, r in pairs if m == method), {})

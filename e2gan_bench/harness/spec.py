@@ -28,6 +28,7 @@ from typing import Any
 from e2gan_bench.cache import default_home
 from e2gan_bench.config import (
     CONCEPT_LABELS,
+    METHOD_LABELS,
     BaseSpec,
     Concept,
     CurveSpec,
@@ -236,7 +237,7 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
                 mk = base.model_kwargs if base is not None else model_kwargs(suite, method.arch)
                 train_key = content_key(
                     "train", concept.model_dump(exclude=CONCEPT_LABELS), dkey,
-                    method.model_dump(exclude={"name", "description"}), seed, mk,
+                    method.model_dump(exclude=set(METHOD_LABELS)), seed, mk,
                     ndf, base.key if base else None, enc.name, enc.weights, code_version(*TRAIN_CODE),
                     curve.model_dump(), *device_part(device), n=20)
                 key = content_key("run", train_key, suite.eval.model_dump(), n=20)

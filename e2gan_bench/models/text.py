@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from e2gan_bench.cache import DiskCache
+from e2gan_bench.errors import UserError
 from e2gan_bench.registry import Registry
 from e2gan_bench.util import content_key, sha256_file
 
@@ -118,16 +120,37 @@ class HashEncoder(TextEncoder):
         return _pad(np.stack(vecs))
 
 
+class CachedOnlyEncoder(TextEncoder):
+    """An encoder whose weights are on another machine: its identity (``name@weights``, from
+    ``$E2GAN_BENCH_TEXT_ENCODER_CACHED``) keys the prompt-embedding cache, which was filled where the weights are
+    (copy ``OUT/cache/text``); a prompt not in the cache is an error, never a silent fallback. For machines that
+    cannot hold the weights (an accelerator reached through a small upload)."""
+
+    def __init__(self, identity: str) -> None:
+        name, sep, weights = identity.partition("@")
+        if not sep or not name or not weights:
+            raise UserError("expected NAME@WEIGHTS (e.g. minilm-l6-v2@sha256:…, as `e2gan-bench doctor` prints it)",
+                            field="E2GAN_BENCH_TEXT_ENCODER_CACHED", value=identity)
+        self.info = TextEncoderInfo(name, weights)
+
+    def encode(self, prompt: str) -> PromptEmbedding:
+        raise UserError(f"no cached embedding of this prompt for {self.info.name}@{self.info.weights} (its weights are "
+                        "not here: encode it where they are, and copy OUT/cache/text)",
+                        field="E2GAN_BENCH_TEXT_ENCODER_CACHED", value=prompt)
+
+
 TEXT_ENCODERS.add("minilm", MiniLMEncoder)
 TEXT_ENCODERS.add("hash", HashEncoder)
 
 
 def default_encoder() -> TextEncoder:
-    """MiniLM when installed, else the labelled hash fallback."""
+    """MiniLM when installed; else, with ``$E2GAN_BENCH_TEXT_ENCODER_CACHED``, its embeddings from the cache alone;
+    else the labelled hash fallback."""
     try:
         return MiniLMEncoder()
     except RuntimeError:
-        return HashEncoder()
+        cached = os.environ.get("E2GAN_BENCH_TEXT_ENCODER_CACHED")
+        return CachedOnlyEncoder(cached) if cached else HashEncoder()
 
 
 def _read_embedding(path: Path) -> PromptEmbedding:

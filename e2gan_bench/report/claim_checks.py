@@ -26,6 +26,7 @@ from e2gan_bench.metrics import all_metrics
 from e2gan_bench.report.effects import quality_effect
 from e2gan_bench.report.gates import default_gates
 from e2gan_bench.report.stats import sooner, t_interval, units
+from e2gan_bench.report.stats.comparable import mixed_backends
 
 #: Counts that do not vary between runs of one method at one size (a ratio of them is exact).
 DETERMINISTIC = ("train_flops", "trainable_params", "stored_bytes", "peak_memory_bytes")
@@ -74,12 +75,7 @@ def methods_with_runs(df: pd.DataFrame) -> set[str]:
 
 
 def _backend_clash(df: pd.DataFrame, methods: tuple[str, ...], metric: str) -> list[str]:
-    col = f"backend_{metric}"
-    if col not in df or metric not in df:
-        return []
-    rows = df[df["method"].isin(methods) & df[metric].notna()]
-    vals = sorted({str(v) for v in rows[col].dropna()})
-    return vals if len(vals) > 1 else []
+    return mixed_backends(df, [metric], methods).get(metric, [])
 
 
 def _measured(df: pd.DataFrame, methods: tuple[str, ...], metric: str) -> bool:

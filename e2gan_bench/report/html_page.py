@@ -1,12 +1,14 @@
 """``leaderboard.html``: the leaderboard as one self-contained page, and ``leaderboard.json`` with what its tables
 show.
 
-The page holds the leaderboard table (the frame of ``leaderboard.md``: intervals, rank with ties, time-to-quality
-medians) with its legend, the failed runs, a method × concept table of test PSNR and SSIM, per concept an image
-grid (source, teacher, each method's student on the same test images), the validation curves, the Pareto plots,
-the base model, every run with a link to its folder, and the provenance. Pictures are embedded as ``data:`` URIs
-(the page needs nothing beside it); the same figures are also written as PNG files beside it (``plots/``,
-``grids/``). Links point only at files and run folders that exist, by paths relative to the page.
+The page leads with the main leaderboard table (report/html_tables.py: per method its rank, quality with 95 %
+intervals, cost per concept and time to target, under a two-level header that fits the page), then the failed runs,
+a method × concept table of test PSNR and SSIM, per concept an image grid (source, teacher, each method's student on
+the same test images), the validation curves, the Pareto plots, the full leaderboard (every column of
+``leaderboard.md``) with its legend, the base model, every run with a link to its folder, and the provenance.
+Pictures are embedded as ``data:`` URIs (the page needs nothing beside it); the same figures are also written as PNG
+files beside it (``plots/``, ``grids/``). Links point only at files and run folders that exist, by paths relative to
+the page.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from e2gan_bench.record import RunRecord
 from e2gan_bench.report import amortise
 from e2gan_bench.report.effects import val_curve_means
 from e2gan_bench.report.grids import ConceptGrid, concept_grids, png_bytes, write_grids
+from e2gan_bench.report.html_tables import breakable, full_table_html, main_table, main_table_html
 from e2gan_bench.report.leaderboard import (
     display_rows,
     format_cell,
@@ -61,6 +64,16 @@ figcaption, .note { font-size: 12px; color: #555; max-width: 640px; }
 .warn { background: #fff4d6; border-left: 4px solid #e0a800; padding: .4em .8em; }
 nav a { margin-right: 1em; }
 code { background: #f3f3f3; padding: 0 3px; }
+table.main th { text-align: center; vertical-align: bottom; white-space: nowrap; }
+table.main { font-size: 12.5px; }
+table.main td, table.main th { padding: 3px 5px; }
+table.main .g { border-left: 2px solid #888; }
+table.main caption { caption-side: bottom; text-align: left; font-size: 12px; color: #555; padding-top: .3em; }
+span.ci { color: #666; font-size: 11px; font-weight: normal; }
+span.bad { color: #b00020; }
+div.wide { max-width: 100%; overflow-x: auto; }
+div.wide td:first-child, div.wide th:first-child { position: sticky; left: 0; background: #fff; }
+div.wide th:first-child { background: #f3f3f3; }
 """
 
 
@@ -200,19 +213,13 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
                     "</strong></p>")
     sections = [("leaderboard", "Leaderboard"), ("failed", "Failed runs"), ("per-concept", "Per concept"),
                 ("grids", "Image grids"), ("curves", "Validation curves"), ("pareto", "Quality vs cost"),
-                ("runs", "Runs"), ("sources", "Sources"), ("provenance", "Provenance")]
+                ("full-leaderboard", "Full leaderboard"), ("runs", "Runs"), ("sources", "Sources"),
+                ("provenance", "Provenance")]
     body.append("<nav>" + "".join(f"<a href='#{a}'>{t}</a>" for a, t in sections
                                   if (a != "failed" or failures) and (a != "sources" or sources)) + "</nav>")
     body += ["<h2 id=leaderboard>Leaderboard</h2>", f"<p>{_inline(intro(lb))}</p>"]
-    if lb.empty:
-        body.append("<p><em>no finished runs</em></p>")
-    else:
-        cols, rows = display_rows(lb)
-        body.append(_table(list(map(html.escape, cols)), [list(map(html.escape, r)) for r in rows],
-                           numeric=set(range(1, len(cols)))))
-    legend = legend_lines(lb, target)
-    if legend:
-        body.append("<ul class=note>" + "".join(f"<li>{_inline(x[2:])}</li>" for x in legend if x) + "</ul>")
+    main = main_table(lb) if not lb.empty else None
+    body.append(main_table_html(main) if main else "<p><em>no finished runs</em></p>")
     if failures:
         body += [f"<h2 id=failed>Failed runs ({len(failures)})</h2>",
                  "<p>Not averaged into the table; <code>e2gan-bench run</code> retries them.</p><ul>"]
@@ -237,6 +244,15 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
                 "validation split); each artifact's curve.csv holds its loss curve.</p>")
     body.append("<h2 id=pareto>Quality vs cost</h2>")
     body.append(_figures(pareto) if pareto else "<p class=note>Nothing to plot (no finished runs with costs).</p>")
+    body.append("<h2 id=full-leaderboard>Full leaderboard</h2>")
+    legend = legend_lines(lb, target)
+    body.append("<p class=note>Every column of <code>leaderboard.md</code> and <code>leaderboard.csv</code>: each "
+                "metric with its interval, training seconds, parameters, latency, time-to-target medians.</p>"
+                if not lb.empty else "<p><em>no finished runs</em></p>")
+    if not lb.empty:
+        body.append(full_table_html(lb))
+    if legend:
+        body.append("<ul class=note>" + "".join(f"<li>{_inline(x[2:])}</li>" for x in legend if x) + "</ul>")
     if base_meta:
         body.append("<h2>Base model (one-off cost, shared by every base-initialised method)</h2><ul>")
         body += [f"<li><code>{html.escape(b['key'])}</code>: concepts {html.escape(', '.join(b['concepts']))}; "
@@ -247,9 +263,9 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
         if not cost.empty:
             head, data = amortise.formatted(cost)
             body.append(f"<h3>One-off vs per-concept cost</h3><p>{html.escape(amortise.explanation())}</p>")
-            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+            body.append("<div class=wide><table><tr>" + "".join(f"<th>{breakable(h)}</th>" for h in head) + "</tr>"
                         + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                                  for r in data) + "</table>")
+                                  for r in data) + "</table></div>")
     body.append(f"<h2 id=runs>Runs ({len(run_rows)})</h2>")
     if run_rows:
         rows = [[html.escape(_run_cell(c, r[c])) for c in run_cols]
@@ -272,6 +288,7 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
     data = {"title": title, "missing": missing, "intro": intro(lb), "legend": [x for x in legend if x],
             "leaderboard": lb.to_dict("records") if not lb.empty else [],
             "leaderboard_display": {"columns": cols, "rows": rows},
+            "leaderboard_main": main.to_json() if main else None,
             "per_concept": {m: {"methods": list(t.index), "concepts": list(t.columns),
                                 "values": {meth: dict(r) for meth, r in t.iterrows()}}
                             for m, t in tables.items() if not t.empty},

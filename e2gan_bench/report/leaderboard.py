@@ -17,7 +17,7 @@ from e2gan_bench.record import RunRecord
 from e2gan_bench.report import amortise
 from e2gan_bench.report.plots import pareto_figure
 from e2gan_bench.report.sides import DETAIL_COLUMNS
-from e2gan_bench.report.stats import friedman, pairwise, ranks_with_ties, t_interval, units
+from e2gan_bench.report.stats import comparable, friedman, pairwise, ranks_with_ties, t_interval, units
 from e2gan_bench.report.time_to_quality import add_time_to_quality, describe, summarise
 
 #: Metrics whose leaderboard mean gets a 95% interval over (concept, seed) units and a rank with ties.
@@ -79,16 +79,8 @@ def _present(df: pd.DataFrame) -> list[str]:
 
 
 def mixed_backends(df: pd.DataFrame) -> dict[str, list[str]]:
-    """Metrics whose values (where measured) come from more than one backend."""
-    out = {}
-    for m in _metric_names():
-        col = f"backend_{m}"
-        if col in df and m in df:
-            # a run without a label beside runs with one (a CPU training cost beside a GPU one) is a mix too
-            vals = sorted({v for v in df.loc[df[m].notna(), col].fillna("unrecorded")})
-            if len(vals) > 1:
-                out[m] = vals
-    return out
+    """Metrics whose values (where measured) come from more than one backend (report/stats/comparable.py)."""
+    return comparable.mixed_backends(df, _metric_names())
 
 
 def _concept_means(df: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
@@ -130,10 +122,14 @@ def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFram
                 lb.insert(list(lb.columns).index(m) + 1, f"{m}_ci95", half)
     ttq = summarise(df)
     if not ttq.empty:
+        attrs = dict(lb.attrs)  # a join does not keep them
         lb = lb.join(ttq.set_index("method"), how="left")
+        lb.attrs.update(attrs)
     if not failed.empty:  # failed runs are counted (never averaged): a method whose runs all failed keeps its row
         n_failed = failed.groupby("method", sort=False).size()
+        attrs = dict(lb.attrs)
         lb = lb.reindex([*lb.index, *[m for m in n_failed.index if m not in lb.index]])
+        lb.attrs.update(attrs)
         for c in ("runs", "concepts", "seeds"):
             lb[c] = lb[c].fillna(0).astype(int)
         lb.insert(1, "failed", n_failed.reindex(lb.index).fillna(0).astype(int))

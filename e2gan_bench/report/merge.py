@@ -44,7 +44,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from e2gan_bench.config import Suite
+from e2gan_bench.config import METHOD_LABELS, Suite
 from e2gan_bench.errors import UserError
 from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.metrics import all_metrics, format_number
@@ -63,8 +63,6 @@ CONCEPT_FIELDS = ("concept", "data", "data_key")
 SEED_FIELDS = ("base",)
 #: config.json fields that must agree for every run.
 SUITE_FIELDS = ("eval",)
-#: Method fields that are labels, not settings (training keys exclude them too).
-METHOD_LABELS = ("name", "description")
 #: The runs.csv columns a merge adds.
 ORIGIN_COLUMNS = ("store", "machine", "commit", "also_in", "duplicate_check")
 

@@ -1,6 +1,7 @@
 """Statistics in one place: units of replication and pairing (:mod:`.units`), intervals (:mod:`.intervals`),
-tests, multiplicity and ranks (:mod:`.inference`), censored times to a target (:mod:`.censored`) and the
-regression-gate rule (:mod:`.gate`). The leaderboard, effects, ``compare``, ``gate`` and the claims table all
+tests, multiplicity and ranks (:mod:`.inference`), censored times to a target (:mod:`.censored`), which
+numbers may be averaged together (one backend per metric: :mod:`.comparable`) and the regression-gate rule
+(:mod:`.gate`). The leaderboard, effects, ``compare``, ``gate`` and the claims table all
 take their numbers from here, so they agree by construction.
 
 The rules, in one paragraph: the **concept is the unit** (seeds are averaged within a concept, then intervals
