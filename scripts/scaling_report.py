@@ -29,7 +29,7 @@ from e2gan_bench.report.stats import method_median, sooner, t_interval  # noqa: 
 from e2gan_bench.report.time_to_quality import add_time_to_quality  # noqa: E402
 
 CONCEPTS = ("pencil-sketch", "gameboy", "oil-painting", "thermal-camera")
-METHODS = ("e2gan", "e2gan-all-data", "full-finetune", "scratch", "pix2pix")
+METHODS = ("e2gan", "e2gan-all-data", "full-finetune", "scratch", "pix2pix")  # e2gan-all-data: 48 px only
 PAIRS = (("e2gan", "full-finetune"), ("e2gan", "pix2pix"), ("e2gan-all-data", "full-finetune"), ("e2gan", "scratch"))
 
 
