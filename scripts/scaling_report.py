@@ -62,7 +62,7 @@ def ratio_over_concepts(df: pd.DataFrame, a: str, b: str, unit: str = "flops") -
     t = sooner(df, a, b, unit)
     return {"a": a, "b": b, "concepts_both_reached": len(logs),
             "geo_mean_ratio": math.exp(iv.mean) if logs else None,
-            "ci95": (math.exp(iv.lo), math.exp(iv.hi)) if iv.lo is not None else None,
+            "ci95": f"[{math.exp(iv.lo):.3g}, {math.exp(iv.hi):.3g}]" if iv.lo is not None else "–",
             "km_median_ratio": t.ratio, "sooner_p": t.p_value, "concept_scores": t.concept_scores}
 
 

@@ -175,3 +175,28 @@ def test_inception_clean_absent_falls_back(tmp_path, monkeypatch):
     monkeypatch.setattr(F, "_loaded", {})
     ex = F.get_extractor("auto")
     assert ex.info.fallback and ex.info.name == "resnet18-random-init"
+
+
+def test_fid_survives_a_scipy_without_sqrtm_disp(monkeypatch):
+    """clean-fid 0.1.35 calls sqrtm(..., disp=False), which newer SciPy rejects (seen on the GPU machine: every run
+    failed at evaluation): the same formula is then computed with sqrtm as newer SciPy takes it — same number."""
+    import cleanfid.fid as cf
+    import scipy.linalg
+
+    from e2gan_bench.metrics import quality
+
+    rng = np.random.default_rng(0)
+    f1, f2 = rng.normal(size=(40, 8)), rng.normal(0.3, 1.2, size=(40, 8))
+    expected = quality.fid_from_features(f1, f2)
+    real = scipy.linalg.sqrtm
+
+    def strict(a, **kw):
+        if "disp" in kw:
+            raise TypeError("sqrtm() got an unexpected keyword argument 'disp'")
+        out = real(a, disp=False)[0] if "disp" in real.__code__.co_varnames else real(a)
+        return out
+
+    monkeypatch.setattr(cf.linalg, "sqrtm", strict)
+    with pytest.raises(TypeError, match="disp"):
+        cf.frechet_distance(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
+    assert quality.fid_from_features(f1, f2) == pytest.approx(expected, rel=1e-9)

@@ -17,7 +17,29 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 def fid_from_features(f1: np.ndarray, f2: np.ndarray) -> float:
     mu1, mu2 = f1.mean(0), f2.mean(0)
     s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-    return float(frechet_distance(mu1, s1, mu2, s2))
+    try:
+        return float(frechet_distance(mu1, s1, mu2, s2))
+    except TypeError as exc:  # clean-fid 0.1.35 passes sqrtm(disp=False), which newer SciPy no longer accepts
+        if "disp" not in str(exc):
+            raise
+        return _frechet_distance(mu1, s1, mu2, s2)
+
+
+def _frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray, eps: float = 1e-6) -> float:
+    """clean-fid's ``frechet_distance`` line for line, with ``scipy.linalg.sqrtm`` called as newer SciPy takes it
+    (the same numbers: tests compare the two where both run)."""
+    from scipy import linalg
+
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(s1.dot(s2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(s1.shape[0]) * eps
+        covmean = linalg.sqrtm((s1 + offset).dot(s2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"imaginary component {np.max(np.abs(covmean.imag))}")
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
 def kid_from_features(f1: np.ndarray, f2: np.ndarray, subsets: int = 50, subset_size: int = 1000,
