@@ -91,6 +91,8 @@ def main() -> None:
             if {x, y} <= set(g.method):
                 ratios.append({"size": size, **ratio_over_concepts(g, x, y)})
     summary, rt = pd.DataFrame(rows), pd.DataFrame(ratios)
+    structure = structural(df)
+    structure.to_csv(a.dest / "structural.csv", index=False)
     summary.to_csv(a.dest / "summary.csv", index=False)
     rt.drop(columns=["concept_scores"]).to_csv(a.dest / "ratios.csv", index=False)
     plot(summary, a.dest / "cost_to_target.png")
@@ -105,9 +107,30 @@ def main() -> None:
           rt.drop(columns=["concept_scores"]).to_markdown(index=False, floatfmt=".3g"), "",
           "`geo_mean_ratio`: per concept the geometric mean over seeds of a/b where both reached, then over "
           "concepts, with a 95 % t interval; `km_median_ratio`: the ratio of the Kaplan–Meier medians; `sooner_p`: "
-          "the censored sign test stratified by concept (positive scores: a got there first).", ""]
+          "the censored sign test stratified by concept (positive scores: a got there first).", "",
+          "## Structural edits: does the best student beat doing nothing by a clear margin?", "",
+          "Test SSIM of identity (the input itself) and of the best method per concept and size (means over seeds); "
+          "`clear` = the best is at least 0.15 above identity (the issue's bar for an edit whose structure shows).", "",
+          structure.to_markdown(index=False, floatfmt=".3g"), ""]
     (a.dest / "scaling.md").write_text("\n".join(md))
     print("\n".join(md))
+
+
+def structural(df: pd.DataFrame) -> pd.DataFrame:
+    """Per concept and size: identity's test SSIM and PSNR, the best method by SSIM, its SSIM and PSNR, the gap."""
+    rows = []
+    for (size, concept), g in df.groupby(["size", "concept"], sort=False):
+        means = g.groupby("method")[["ssim", "psnr"]].mean()
+        if "identity" not in means.index or len(means) < 2:
+            continue
+        trained = means.drop(index="identity")
+        best = trained["ssim"].idxmax()
+        gap = float(trained.loc[best, "ssim"] - means.loc["identity", "ssim"])
+        rows.append({"concept": concept, "size": size, "identity_ssim": means.loc["identity", "ssim"],
+                     "best": best, "best_ssim": trained.loc[best, "ssim"], "ssim_gap": gap,
+                     "identity_psnr": means.loc["identity", "psnr"], "best_psnr": trained.loc[best, "psnr"],
+                     "clear": gap >= 0.15})
+    return pd.DataFrame(rows)
 
 
 def plot(summary: pd.DataFrame, path: Path) -> None:

@@ -166,3 +166,19 @@ def test_corrupt_base_checkpoint(smoke_out, capsys, tmp_path):
 def test_listing_commands(cmd, capsys):
     assert cli(*cmd) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_an_unknown_suite_is_answered_before_torch_is_imported(tmp_path):
+    """Names are checked before the heavy libraries load (the answer then takes well under a second); checked by
+    what the process imported, not by a clock."""
+    import subprocess
+    import sys
+
+    for args in (["run", "--suite", "no-such-suite"], ["gate", "--suite", "no-such", "--candidate", "x"],
+                 ["tune", "--suite", "no-such"], ["report", "--suite", "no-such", "--out", str(tmp_path)],
+                 ["targets", "make", "--suite", "no-such", "--dest", str(tmp_path / "t.yaml")]):
+        code = ("import sys; from e2gan_bench.cli import main; rc = main(%r); "
+                "print(rc, 'torch' in sys.modules)" % (args,))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+        assert out.stdout.split() == ["2", "False"], (args, out.stdout, out.stderr[-300:])
+        assert "unknown suite" in out.stderr

@@ -35,6 +35,9 @@ def gate(
 ) -> None:
     """Run the gate suite's reference method and the candidate (finished runs are reused), then gate the candidate
     against the reference with the suite's tolerances and level; exit 1 when it regressed, 2 on bad input."""
+    from e2gan_bench.resources import find_suite
+
+    s, path = find_suite(suite)  # answered before torch is imported
     from e2gan_bench.cli.app import open_catalog
     from e2gan_bench.config import MethodEntry
     from e2gan_bench.harness.executors import make_executor
@@ -44,12 +47,9 @@ def gate(
     from e2gan_bench.report.gates import resolve_gates
     from e2gan_bench.report.sides import Side
     from e2gan_bench.report.verdict import calibration_text
-    from e2gan_bench.resources import find_suite
-
     if (rank_search is None) == (candidate is None):
         raise UserError("give the candidate as --rank-search NAME or --candidate METHOD (one of them)",
                         field="--candidate")
-    s, path = find_suite(suite)
     ref = s.gate.reference
     if ref is None:
         raise UserError("this suite has no gate: section naming its reference method", file=str(path),

@@ -12,6 +12,7 @@ from e2gan_bench.cli.after_run import AfterRun, MlflowOpt, MlflowUriOpt, SaveOut
 from e2gan_bench.cli.app import ConceptDirs, MethodDirs, app, console, open_catalog
 from e2gan_bench.errors import UserError
 from e2gan_bench.harness.executors import MAX_JOBS
+from e2gan_bench.resources import find_suite
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,6 +146,7 @@ def run(
 ) -> None:
     """Train and evaluate the suite's grid (concept × method × seed); finished runs are skipped, runs whose
     evaluation is out of date (new metric backends) are re-evaluated without retraining."""
+    find_suite(suite)  # an unknown name or a malformed file is answered before torch is imported
     from e2gan_bench.harness.executors import make_executor
     from e2gan_bench.harness.runner import run_specs
     from e2gan_bench.harness.store import ResultsStore
@@ -183,6 +185,8 @@ def evaluate(
 ) -> None:
     """Re-score stored runs under the current metric backends, from their stored artifacts (the generator, or the
     LoRA adapter on its base model) — never retraining. Runs whose evaluation is current are skipped."""
+    if suite:
+        find_suite(suite)  # answered before torch is imported
     from e2gan_bench.harness.runner import run_specs, stored_specs
     from e2gan_bench.harness.store import ResultsStore
 
@@ -235,6 +239,8 @@ def report(
         "validation curves, quality-vs-cost plots, links to run folders) and leaderboard.json.")] = False,
 ) -> None:
     """Write leaderboard tables from a results folder."""
+    if suite:
+        find_suite(suite)  # answered before torch is imported
     from e2gan_bench.harness.store import ResultsStore
     from e2gan_bench.report.leaderboard import write_reports
 

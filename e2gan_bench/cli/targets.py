@@ -35,6 +35,9 @@ def make(
 ) -> None:
     """Run the reference protocol (finished runs are reused), then write per concept and metric
     target = floor + fraction × (reference − floor), fraction and floor from the suite's ``target:``."""
+    from e2gan_bench.resources import find_suite
+
+    find_suite(suite)  # answered before torch is imported
     from e2gan_bench.cache import atomic_write_text
     from e2gan_bench.cli.run import _specs
     from e2gan_bench.config import NAME_PATTERN

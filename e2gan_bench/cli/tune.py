@@ -29,15 +29,16 @@ def tune(
 ) -> None:
     """Run every trial of every method with a search space on the tuning suite, score each by its final validation
     PSNR averaged over the tuning concepts, and report (and optionally write) each method's best configuration."""
+    from e2gan_bench.resources import find_suite
+
+    s, path = find_suite(suite)  # answered before torch is imported
     from e2gan_bench.cli.app import open_catalog
     from e2gan_bench.harness.executors import make_executor
     from e2gan_bench.harness.runner import run_specs
     from e2gan_bench.harness.store import ResultsStore
     from e2gan_bench.harness.tuning import check_disjoint, tuning_methods
     from e2gan_bench.report.tuning import chosen, markdown, scores, trial_rows, write_method_file
-    from e2gan_bench.resources import find_suite
 
-    s, path = find_suite(suite)
     check_disjoint(s, str(path))
     catalog = open_catalog(concepts_dir, methods_dir)
     entries, drawn = tuning_methods(s, catalog, trials, str(path))
