@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from e2gan_bench.metrics import all_metrics
+from e2gan_bench.metrics import metric as metric_def
 from e2gan_bench.report.effects import quality_effect
 from e2gan_bench.report.gates import default_gates
 from e2gan_bench.report.stats import sooner, t_interval, units
@@ -59,7 +59,7 @@ def worst(verdicts: list[str]) -> str:
 
 
 def _higher(metric: str) -> bool:
-    return {m.name: m.higher_is_better for m in all_metrics()}.get(metric, True)
+    return metric_def(metric).higher_is_better  # an unknown metric is an error, never "higher is better"
 
 
 def _f(x: float | None, digits: int = 4) -> str:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.config import TargetSpec
-from e2gan_bench.metrics import all_metrics
+from e2gan_bench.metrics import metric as metric_def
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report import amortise
 from e2gan_bench.report.effects import val_curve_means
@@ -128,7 +128,7 @@ def per_concept(df: pd.DataFrame, metric: str, methods: list[str]) -> pd.DataFra
 
 
 def _per_concept_html(t: pd.DataFrame, metric: str) -> str:
-    higher = {m.name: m.higher_is_better for m in all_metrics()}.get(metric, True)
+    higher = metric_def(metric).higher_is_better  # an unknown metric is an error, never "higher is better"
     best = t.max() if higher else t.min()
     rows = []
     for method, r in t.iterrows():
