@@ -16,6 +16,7 @@ from conftest import TINY_SUITE, assert_no_results, cli, one_error_line, write_s
 import e2gan_bench.data.dataset as dataset_mod
 import e2gan_bench.harness.spec as spec_mod
 import e2gan_bench.metrics.evaluate as evaluate_mod
+import e2gan_bench.resources as resources_mod
 from e2gan_bench.harness.spec import expand_suite
 from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.metrics.evaluate import plan_evaluation
@@ -28,7 +29,9 @@ CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the beha
 # by a script like `_pinned_keys`), with every code fingerprint replaced by a constant (`code_version` pinned):
 # what a key hashes besides the code must not change for a CPU run, so stores written before devices existed stay
 # valid. (A change of the code a key covers recomputes by design — docs/architecture.md — so the real
-# fingerprints are pinned out.)
+# fingerprints are pinned out.) The recipes are those of that time too (tests/data/methods-before-tuning: the
+# method files before `e2gan-bench tune` changed their learning rates and schedules, which recomputes by design).
+RECIPES_BEFORE_TUNING = Path(__file__).parent / "data" / "methods-before-tuning"
 SMOKE_KEYS_BEFORE_DEVICES = {
     "base": ["be7db1ad7c15def5"],
     "runs": {
@@ -52,6 +55,9 @@ def _pinned_keys(monkeypatch, tmp_path: Path, device: str | None) -> dict:
     monkeypatch.setattr(spec_mod, "code_version", pinned)
     monkeypatch.setattr(evaluate_mod, "code_version", pinned)
     monkeypatch.setattr(dataset_mod, "code_version", pinned)
+    builtin = resources_mod.builtin_dir
+    monkeypatch.setattr(resources_mod, "builtin_dir",
+                        lambda kind: RECIPES_BEFORE_TUNING if kind == "methods" else builtin(kind))
     suite, path = find_suite("smoke")
     specs = expand_suite(suite, Catalog(), str(path), tmp_path / "cache", device=device)
     return {"base": sorted({s.base_key for s in specs if s.base_key}),

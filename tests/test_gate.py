@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import yaml
 from conftest import cli, one_error_line, write_suite
+
+from e2gan_bench.resources import builtin_dir
 
 GATE_SUITE = """name: gate-tiny
 concepts: [sepia, negative, night, vivid-colors]
@@ -23,8 +26,9 @@ gate:
 """
 
 # the reference's resolved recipe (methods/scratch.yaml with the suite's budget) under another name
-SAME = ("name: same\narch: e2gan\ninit: scratch\ntrainable: all\n"
-        "budget: {steps: 40, batch: 2, lr: 0.004, schedule: cosine, warmup: 20}\n")
+_scratch = yaml.safe_load((builtin_dir("methods") / "scratch.yaml").read_text())
+SAME = yaml.safe_dump({"name": "same", "arch": _scratch["arch"], "init": _scratch["init"],
+                       "trainable": _scratch["trainable"], "budget": {**_scratch["budget"], "steps": 40, "batch": 2}})
 UNTRAINED = "name: untrained\narch: e2gan\ninit: scratch\ntrainable: all\nbudget: {steps: 0}\n"
 
 
