@@ -1,7 +1,7 @@
 """The `gate` suite's error rates, measured: A/A false alarms from independent replicates, a power curve from
 injected regressions, and detection of real degraded variants.
 
-    e2gan-bench run --suite gate-calibration --out runs/gate      # ~90 min on 2 CPU cores
+    e2gan-bench run --suite gate-calibration --out runs/gate      # ~75 min on 2 CPU cores
     python scripts/gate_validation.py --out runs/gate --dest reports/gate-validation
 
 Every comparison below is the product's own rule (``report.compare.compare`` with the gate suite's tolerances and
@@ -17,7 +17,7 @@ level, concepts as units, Holm across the gated metrics with noise) — nothing 
   every run (0.1 … 2 dB), so the noise is real and the regression is known; detection rate against δ, and the
   minimum detectable effect (MDE) at 80 % power. The candidate's other metrics keep their A/A values: this is the
   power of the gate to catch a PSNR regression.
-* **Real variants**: 160, 120 and 90 of the 300 steps and LoRA rank 2 instead of 4, each with training seeds 0–2,
+* **Real variants**: 160 and 90 of the 300 steps and LoRA rank 2 instead of 4, each with training seeds 0–2,
   each gated against the reference replicate of the same training seed (as a user's gate run pairs them): their
   measured PSNR effect and how often the gate caught them.
 * **Cold time**: what a user's gate run costs cold on this machine — the base model and the reference's and a
@@ -47,7 +47,7 @@ from e2gan_bench.report.gates import resolve_gates  # noqa: E402
 from e2gan_bench.resources import builtin_dir  # noqa: E402
 
 REFERENCE = "e2gan"
-VARIANTS = ("steps-160", "steps-120", "steps-90", "rank-2")
+VARIANTS = ("steps-160", "steps-90", "rank-2")
 SHIFTS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.5, 2.0)
 
 
