@@ -33,7 +33,9 @@ from e2gan_bench.report.time_to_quality import add_time_to_quality  # noqa: E402
 #: (a, b): is a better / sooner than b — the paper's effects, where both methods are in the suite
 PAIRS = [("e2gan", "scratch"), ("full-finetune", "scratch"), ("e2gan", "full-finetune"), ("e2gan", "pix2pix"),
          ("scratch", "pix2pix"), ("e2gan-base-long", "scratch"), ("e2gan-base-long", "e2gan"), ("e2gan", "e2gan-rank1"),
-         ("e2gan-searched", "e2gan-rank1"), ("e2gan-searched", "e2gan")]
+         ("e2gan-searched", "e2gan-rank1"), ("e2gan-searched", "e2gan"),
+         # LoRA's effect alone (both on all the pairs), and the k-means half's effect alone (both LoRA)
+         ("e2gan-all-data", "full-finetune"), ("e2gan", "e2gan-all-data")]
 QUALITY = [("psnr", True), ("ssim", True), ("lpips", False)]
 
 
