@@ -141,22 +141,34 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     sizes = list(dict.fromkeys(summary["size"]))
+    methods = list(dict.fromkeys(summary["method"]))
     for ax, col, label in ((axes[0], "median_flops", "median FLOPs to target"),
                            (axes[1], "median_steps", "median steps to target")):
         top = np.nanmax([v for v in summary[col] if np.isfinite(v)] or [1.0]) * 3
-        for m, g in summary.groupby("method", sort=False):
-            x = [sizes.index(s) for s in g["size"]]
-            y = [v if np.isfinite(v) else top for v in g[col]]
-            ax.plot(x, y, "o-", label=m)
-            for xi, v in zip(x, g[col], strict=True):
-                if not np.isfinite(v):
-                    ax.annotate("not reached", (xi, top), fontsize=7, rotation=30)
+        ax.axhline(top, color="0.8", lw=0.8)
+        ax.text(0.01, 0.985, "hollow, on the line: median not reached (fewer than half got there)", fontsize=7,
+                color="0.4", transform=ax.transAxes, va="top")
+        for k, (m, g) in enumerate(summary.groupby("method", sort=False)):
+            color = f"C{k}"
+            x = np.array([sizes.index(s) for s in g["size"]]) + (k - (len(methods) - 1) / 2) * 0.04
+            v = g[col].to_numpy(dtype=float)
+            ok = np.isfinite(v)
+            # a line joins only medians that exist; a censored median is a hollow marker on the ceiling, unjoined
+            for i in range(len(v) - 1):
+                if ok[i] and ok[i + 1]:
+                    ax.plot(x[i:i + 2], v[i:i + 2], "-", color=color)
+            ax.plot(x[ok], v[ok], "o", color=color, label=m)
+            ax.plot(x[~ok], np.full((~ok).sum(), top), "o", mfc="none", color=color)
+            for xi, vi, r in zip(x, v, g["reached"], strict=True):
+                ax.annotate(str(r), (xi, vi if np.isfinite(vi) else top), fontsize=6, color=color,
+                            xytext=(3, (4 + 7 * (k % 3)) if np.isfinite(vi) else -9 - 7 * (k % 3)),
+                            textcoords="offset points")
         ax.set_xticks(range(len(sizes)), [f"{s} px" for s in sizes])
         ax.set_yscale("log")
         ax.set_ylabel(label)
         ax.set_xlabel("model size (resolution; ngf 16 / 32 / 64)")
     axes[0].legend(fontsize=8)
-    fig.suptitle("cost to the fixed target per method and size (censored: Kaplan–Meier medians)")
+    fig.suptitle("cost to the fixed target per method and size (Kaplan–Meier medians; labels: runs that reached)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
