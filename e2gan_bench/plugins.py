@@ -32,7 +32,7 @@ T = TypeVar("T")
 class Params(BaseModel):
     """Base of every plugin's parameters: unknown fields are errors, values are frozen (they enter keys)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN and inf refused everywhere
 
 
 def params_model(plugin: Any) -> type[BaseModel]:

@@ -89,9 +89,6 @@ class Catalog:
     def method_names(self) -> list[str]:
         return sorted(self.method_files)
 
-    def method_file(self, name: str) -> str:
-        return str(self.method_files[name])
-
     def method(self, name: str, *, file: str | None = None, field: str | None = None) -> Method:
         if name not in self._methods:
             if name not in self.method_files:

@@ -28,8 +28,9 @@ HERMETIC_VARS = {
     "HF_HUB_CACHE": "hf/hub",
     "XDG_CACHE_HOME": "xdg-cache",
 }
-#: Variables that point at one file: unset.
-UNSET_VARS = ("E2GAN_BENCH_INCEPTION", "TRANSFORMERS_CACHE", "HUGGINGFACE_HUB_CACHE", "E2GAN_BENCH_FAULT")
+#: Variables that point at one file or at a service (a Ray cluster, cached text embeddings): unset.
+UNSET_VARS = ("E2GAN_BENCH_INCEPTION", "TRANSFORMERS_CACHE", "HUGGINGFACE_HUB_CACHE", "E2GAN_BENCH_FAULT", "RAY_ADDRESS",
+              "E2GAN_BENCH_TEXT_ENCODER_CACHED")
 
 
 def _hermetic_home() -> str:

@@ -236,6 +236,8 @@ SUITE_CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         ["budget.lr", "inf", "finite"]),
     "nan-in-lora-alpha": (dict(methods="[{scratch: {lora: {alpha: .nan}}}]"),
         ["lora.alpha", "nan"]),
+    "inf-in-plugin-params": (dict(methods="[{e2gan: {lora: {search: uniform, search_params: {scale: .inf}}}}]"),
+        ["search_params", "scale", "inf"]),
     "negative-seed": (dict(seeds="[0, -1]"),
         ["seeds[1]", "-1"]),
     "seed-beyond-32-bits": (dict(seeds=f"[{2**70}]"),

@@ -177,8 +177,8 @@ def test_an_unknown_suite_is_answered_before_torch_is_imported(tmp_path):
     for args in (["run", "--suite", "no-such-suite"], ["gate", "--suite", "no-such", "--candidate", "x"],
                  ["tune", "--suite", "no-such"], ["report", "--suite", "no-such", "--out", str(tmp_path)],
                  ["targets", "make", "--suite", "no-such", "--dest", str(tmp_path / "t.yaml")]):
-        code = ("import sys; from e2gan_bench.cli import main; rc = main(%r); "
-                "print(rc, 'torch' in sys.modules)" % (args,))
+        code = (f"import sys; from e2gan_bench.cli import main; rc = main({args!r}); "
+                "print(rc, 'torch' in sys.modules)")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
         assert out.stdout.split() == ["2", "False"], (args, out.stdout, out.stderr[-300:])
         assert "unknown suite" in out.stderr

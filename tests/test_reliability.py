@@ -342,7 +342,8 @@ def test_every_cache_and_registry_is_hermetic():
     for p in (weights.registry_path(), default_home(), Path(torch.hub.get_dir()), Path(os.environ["HF_HOME"]),
               Path(os.environ["XDG_CACHE_HOME"]), Path(os.environ["E2GAN_BENCH_CLEANFID_DIR"])):
         assert home in p.parents or p == home, p
-    assert "E2GAN_BENCH_INCEPTION" not in os.environ
+    for var in ("E2GAN_BENCH_INCEPTION", "RAY_ADDRESS", "E2GAN_BENCH_TEXT_ENCODER_CACHED"):
+        assert var not in os.environ, var  # a Ray cluster or cached embeddings of this machine are not used
     for name in ("inception", "alexnet", "clip"):  # nothing of this machine is found
         assert weights.resolve(name) is None
     from huggingface_hub import constants

@@ -147,10 +147,10 @@ def default_encoder() -> TextEncoder:
     """MiniLM when installed; else, with ``$E2GAN_BENCH_TEXT_ENCODER_CACHED``, its embeddings from the cache alone;
     else the labelled hash fallback."""
     try:
-        return MiniLMEncoder()
+        return TEXT_ENCODERS.get("minilm")()
     except RuntimeError:
         cached = os.environ.get("E2GAN_BENCH_TEXT_ENCODER_CACHED")
-        return CachedOnlyEncoder(cached) if cached else HashEncoder()
+        return CachedOnlyEncoder(cached) if cached else TEXT_ENCODERS.get("hash")()
 
 
 def _read_embedding(path: Path) -> PromptEmbedding:

@@ -19,8 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from e2gan_bench.config import Budget
 from e2gan_bench.metrics.cost import step_peak_cuda_bytes, step_peak_tensor_bytes
-from e2gan_bench.models.generators import Generator, PatchDiscriminator, count_params
-from e2gan_bench.models.tensors import generate, to_tensor, to_uint8  # re-exported: they live in models/tensors.py
+from e2gan_bench.models.generators import Generator, PatchDiscriminator
 
 
 class TrainingDiverged(RuntimeError):
@@ -211,4 +210,4 @@ def train_gan(
     return result
 
 
-__all__ = ["TrainData", "TrainResult", "train_gan", "generate", "to_tensor", "to_uint8", "count_params"]
+__all__ = ["TrainData", "TrainResult", "TrainingDiverged", "train_gan"]
