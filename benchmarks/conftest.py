@@ -26,9 +26,9 @@ import torch  # noqa: E402
 
 from e2gan_bench.config import Suite  # noqa: E402
 from e2gan_bench.data.dataset import PairedDataset, build_dataset  # noqa: E402
-from e2gan_bench.harness.spec import RunSpec, expand_suite, suite_with_rank_search  # noqa: E402
+from e2gan_bench.harness.spec import RunSpec, expand_suite  # noqa: E402
 from e2gan_bench.models.text import CachedPromptEncoder, PromptEmbedding, default_encoder  # noqa: E402
-from e2gan_bench.resources import Catalog  # noqa: E402
+from e2gan_bench.resources import Catalog, find_suite  # noqa: E402
 
 THREADS = int(os.environ.get("E2GAN_BENCH_THREADS", "1"))
 torch.set_num_threads(THREADS)
@@ -53,7 +53,7 @@ class Quick:
 def quick(tmp_path_factory: pytest.TempPathFactory) -> Quick:
     cache = tmp_path_factory.mktemp("bench-cache")
     catalog = Catalog()
-    suite, path = suite_with_rank_search(SUITE, None, catalog)
+    suite, path = find_suite(SUITE)
     specs = [s for s in expand_suite(suite, catalog, str(path), cache)
              if s.concept.name == suite.concepts[0] and s.seed == suite.seeds[0]]
     first = specs[0]

@@ -81,7 +81,7 @@ _TAGGED = re.compile(r"\.(\d+)-([0-9a-f]{8})\.[^.]+(\.tmp)?$")
 FOREIGN_TEMPORARY_SECONDS = 7 * 24 * 3600
 
 
-def _owner_gone(p: Path, legacy: bool = True) -> bool:
+def owner_gone(p: Path, legacy: bool = True) -> bool:
     """Whether the process that made temporary ``p`` is gone. Untagged dot-names are temporaries of an older version
     (gone) with ``legacy``, else not temporaries at all (a user's ``.gitignore``: never removed)."""
     m = _TAGGED.search(p.name)
@@ -152,16 +152,21 @@ def temp_dir_for(path: Path | str) -> Path:
     return Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{owner_tag()}."))
 
 
-def move_into_place(tmp: Path, path: Path | str) -> None:
+def move_into_place(tmp: Path, path: Path | str, between: Callable[[], None] | None = None) -> None:
     """Replace ``path`` (if any) by the folder ``tmp`` (from :func:`temp_dir_for`).
 
     An existing ``path`` is first renamed to a temporary and deleted afterwards, so at every moment ``path`` is
-    either the old folder whole, absent, or the new folder whole — never half deleted."""
+    either the old folder whole, absent, or the new folder whole — never half deleted. A process killed while it is
+    absent leaves the old folder under a temporary name beside it (``.<name>.<owner>.…``): whoever owns the folder's
+    meaning puts it back (:meth:`e2gan_bench.harness.store.ResultsStore.clean_staging`). ``between`` runs in that
+    moment (the crash tests stop the process there)."""
     path = Path(path)
     old = None
     if path.exists():
         old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{owner_tag()}."))
         os.replace(path, old)  # a rename onto the empty folder just made
+        if between is not None:
+            between()
     tmp.rename(path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
@@ -191,7 +196,7 @@ def remove_temporaries(folder: Path | str, *, recursive: bool = False, legacy: b
         return removed
     for p in sorted(folder.iterdir()):
         if p.name.startswith("."):
-            if not _owner_gone(p, legacy):
+            if not owner_gone(p, legacy):
                 continue
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)

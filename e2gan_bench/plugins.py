@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from e2gan_bench.config import validate
 from e2gan_bench.errors import ConfigError
+from e2gan_bench.yamlio import validate
 
 T = TypeVar("T")
 

@@ -1,7 +1,9 @@
 """One registry type for every kind of plugin (teachers, sources, ops, rank searches, selectors, metrics, …).
 
 Entries are added three ways: the ``@REG.register("name")`` decorator, a ``"package.module:attr"`` string passed
-wherever a name is accepted, or an entry point in the group ``e2gan_bench.<kind>`` of an installed package.
+wherever a name is accepted, or an entry point in the group ``e2gan_bench.<kind>`` of an installed package. A
+``module:attr`` written in a file is imported only with ``$E2GAN_BENCH_ALLOW_CODE=1`` (a file that names code is code);
+one typed on the command line is trusted (:func:`trust`); registered names and entry points need neither.
 A name belongs to one object: registering another object under a taken name is an error, and an unknown name is
 answered with the close names that do exist.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -18,6 +21,25 @@ from typing import Any, Generic, TypeVar
 from e2gan_bench.errors import ConfigError
 
 T = TypeVar("T")
+
+#: ``1``: a ``module:attr`` named in a file (suite, concept, method, a store's run configuration) may be imported.
+#: Without it such a name is refused: a file that names code is code, and is run only when its user says so.
+CODE_ENV = "E2GAN_BENCH_ALLOW_CODE"
+#: ``module:attr`` names the user typed on the command line (``--rank-search``): trusted without :data:`CODE_ENV`;
+#: kept in the environment so that worker processes (process and Ray executors) trust them too.
+TRUSTED_ENV = "E2GAN_BENCH_TRUSTED_CODE"
+
+
+def trust(name: str) -> None:
+    """Trust one ``module:attr`` the user gave on the command line (no effect on a registered name)."""
+    if ":" in name:
+        names = [n for n in os.environ.get(TRUSTED_ENV, "").split(",") if n]
+        if name not in names:
+            os.environ[TRUSTED_ENV] = ",".join([*names, name])
+
+
+def code_allowed(name: str) -> bool:
+    return os.environ.get(CODE_ENV) == "1" or name in os.environ.get(TRUSTED_ENV, "").split(",")
 
 
 def _where(obj: Any) -> str:
@@ -104,6 +126,11 @@ class Registry(Generic[T]):
             return self._items[name]
         if ":" in name:
             mod, _, attr = name.partition(":")
+            if not code_allowed(name):
+                raise ConfigError(f"names code: {self.kind} '{name}' would import and run module '{mod}'; a suite, "
+                                  f"concept, method or results store that names code is code — if you trust this "
+                                  f"one, set {CODE_ENV}=1 (a name typed as --rank-search needs nothing)",
+                                  file=file, field=field, value=name)
             try:
                 obj: Any = importlib.import_module(mod)
                 for part in attr.split("."):

@@ -131,7 +131,8 @@ def fault_point(name: str) -> None:
 
     Points: ``train-step`` and ``base-step`` (a training step of a run / of the base model), ``artifact-commit``
     (a trained artifact complete, before its rename), ``evaluate`` (a run evaluated, before its folder is written),
-    ``commit-rename`` (a run folder complete, before its rename), ``commit-db`` (renamed, before its database row).
+    ``commit-rename`` (a run folder complete, before its rename), ``commit-swap`` (re-evaluation: the previous run
+    folder moved away, the new one not yet in place), ``commit-db`` (renamed, before its database row).
     """
     spec = os.environ.get("E2GAN_BENCH_FAULT")
     if not spec:

@@ -29,6 +29,7 @@ from e2gan_bench.report.effects import identity_gap, quality_at_steps, quality_e
 from e2gan_bench.report.grids import concept_grids, write_grids  # noqa: E402
 from e2gan_bench.report.leaderboard import runs_frame  # noqa: E402
 from e2gan_bench.report.time_to_quality import add_time_to_quality  # noqa: E402
+from e2gan_bench.resources import find_suite  # noqa: E402
 
 #: (a, b): is a better / sooner than b — the paper's effects, where both methods are in the suite
 PAIRS = [("e2gan", "scratch"), ("full-finetune", "scratch"), ("e2gan", "full-finetune"), ("e2gan", "pix2pix"),
@@ -50,7 +51,7 @@ def main() -> None:
     ap.add_argument("--suite", default="regime")
     ap.add_argument("--device", default=None, help="the device the runs were computed on (default: the suite's)")
     a = ap.parse_args()
-    suite, specs = _specs(a.suite, a.out, None, None, None, a.device, need_device=False)
+    suite, specs = _specs(find_suite(a.suite), a.out, None, None, None, a.device, need_device=False)
     _suite_report(suite, specs, a.out, a.dest)
     store = ResultsStore(a.out, readonly=True)
     pairs = [(s.method.name, r) for s in specs if (r := store.get(s.key)) is not None]

@@ -30,7 +30,8 @@ HERMETIC_VARS = {
 }
 #: Variables that point at one file or at a service (a Ray cluster, cached text embeddings): unset.
 UNSET_VARS = ("E2GAN_BENCH_INCEPTION", "TRANSFORMERS_CACHE", "HUGGINGFACE_HUB_CACHE", "E2GAN_BENCH_FAULT", "RAY_ADDRESS",
-              "E2GAN_BENCH_TEXT_ENCODER_CACHED")
+              "E2GAN_BENCH_TEXT_ENCODER_CACHED", "E2GAN_BENCH_ALLOW_LARGE", "E2GAN_BENCH_ALLOW_CODE",
+              "E2GAN_BENCH_TRUSTED_CODE")
 
 
 def _hermetic_home() -> str:
@@ -141,6 +142,15 @@ def hermetic_environment(monkeypatch, hermetic_caches):
         monkeypatch.setenv(var, str(hermetic_caches / sub))
     for var in UNSET_VARS:
         monkeypatch.delenv(var, raising=False)
+    # `--rank-search` trusts its module:attr by writing it here; set (empty) through monkeypatch so that the test's
+    # trust is undone at its end (a delenv of an absent variable would restore nothing)
+    monkeypatch.setenv("E2GAN_BENCH_TRUSTED_CODE", "")
+
+
+@pytest.fixture
+def allow_code(monkeypatch):
+    """The user's opt-in to code named in files (``module:attr`` in a suite, concept or method)."""
+    monkeypatch.setenv("E2GAN_BENCH_ALLOW_CODE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,11 @@ from conftest import TINY_SUITE, assert_no_results, cli, one_error_line, snapsho
 from PIL import Image
 
 
+@pytest.fixture(autouse=True)
+def _code_allowed(allow_code):
+    """The corpus's plugin cases name code in suites (module:attr): the user has opted in, unless a case says not."""
+
+
 @dataclass
 class Ctx:
     tmp: Path
@@ -246,6 +251,15 @@ SUITE_CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         ["data.resolution", "7"]),
     "a-billion-training-images": (dict(data="{n_train: 1000000000}"),
         ["data.n_train", "1000000000"]),
+    "data-beyond-memory": (dict(data="{resolution: 1024, n_train: 100000}"),  # ~3 TB: refused before allocating
+        ["'data'", "GiB", "resolution 1024, n_train 100000", "E2GAN_BENCH_ALLOW_LARGE=1"]),
+    "base-data-beyond-memory": (dict(methods="[e2gan]", data="{resolution: 128, n_train: 5000}",  # 2.5 GB each
+                                     base="{selector: random, count: 1000}"),
+        ["'data'", "GiB", "the base model's 1000 concepts together"]),
+    "adam-beta-of-one": (dict(budget="{beta1: 1.0}"),
+        ["budget.beta1", "1.0"]),
+    "lora-alpha-negative": (dict(methods="[{e2gan: {lora: {alpha: -2}}}]"),
+        ["methods[0].lora.alpha", "-2"]),
     "kid-subset-of-one": (dict(eval="{kid_subset_size: 1}"),
         ["eval.kid_subset_size", "1"]),
     "model-width-zero": (dict(model="{e2gan: {ngf: 0}}"),
@@ -283,6 +297,13 @@ for _name, (_replace, _needles) in SUITE_CASES.items():
 
 
 # ------------------------------------------------------------------------------------- unknown names
+
+
+@case("code-named-in-a-suite-without-opt-in")
+def _(c):
+    c.monkeypatch.delenv("E2GAN_BENCH_ALLOW_CODE")
+    return run_suite(c, tiny(methods=_search("plugins.my_search:out_heavy"))), [
+        "s.yaml", "methods[0].lora.search", "names code", "'plugins.my_search'", "E2GAN_BENCH_ALLOW_CODE=1"]
 
 
 @case("unknown-suite")
@@ -430,6 +451,29 @@ for _name, (_make, _needle) in BROKEN_IMAGES.items():
         return args, ["mine.yaml", "source.path", bad.name, needle]
 
     case(f"image-{_name}")(_build)
+
+
+def pairs_suite(c: Ctx, broken: Callable[[Path], Path], side: str) -> tuple[list, Path]:
+    """A ``folder-pairs`` concept (A/ inputs, B/ targets) whose ``side`` folder holds one broken image."""
+    root = c.tmp / "pairs"
+    for d in ("A", "B"):
+        (root / d).mkdir(parents=True)
+        for i in range(3):
+            _png(root / d / f"p{i}.png", seed=i)
+    bad = broken(root / side)
+    other = root / ("B" if side == "A" else "A") / bad.name
+    if not other.exists():
+        _png(other, seed=7)
+    args = concept_suite(c, f"name: mine\nprompt: make it sepia\nteacher: {{kind: folder-pairs, path: '{root}'}}\n")
+    return args, bad
+
+
+for _name, _side in (("truncated-png", "A"), ("zero-byte", "B"), ("text-named-png", "B")):
+    def _build_pairs(c, make=BROKEN_IMAGES[_name][0], needle=BROKEN_IMAGES[_name][1], side=_side):
+        args, bad = pairs_suite(c, make, side)
+        return args, ["mine.yaml", "teacher.inputs" if side == "A" else "teacher.targets", bad.name, needle]
+
+    case(f"pairs-image-{_name}")(_build_pairs)
 
 
 @case("image-permission-denied")
@@ -612,3 +656,27 @@ def test_bad_input_is_one_line_and_exit_2(build, writes, tmp_path, capsys, monke
         assert snapshot(c.out) == before
     else:
         assert_no_results(c.out)
+
+
+def test_memory_estimate_counts_every_split_and_the_override_runs_it(tmp_path, monkeypatch):
+    """The estimate is the data the suite holds at once (uint8 pairs of every split, float32 training pairs);
+    ``E2GAN_BENCH_ALLOW_LARGE=1`` is the explicit override, and without it the refusal stands."""
+    from e2gan_bench.config import load_suite
+    from e2gan_bench.data.dataset import DataSettings
+    from e2gan_bench.errors import UserError
+    from e2gan_bench.harness.inputs import check_memory, memory_estimate
+    from e2gan_bench.resources import Catalog
+
+    catalog = Catalog()
+    path = write_suite(tmp_path, tiny(data="{resolution: 1024, n_train: 100000}"))
+    suite = load_suite(path)
+    st = DataSettings.for_concept(catalog.concept("sepia"), suite.data)
+    px = 1024 * 1024 * 3
+    need, what = memory_estimate(suite, catalog, str(path))
+    assert need == (100000 + st.n_test + st.n_val) * px * 2 + 100000 * px * 4 * 2 and "concept sepia" in what
+    with pytest.raises(UserError, match="E2GAN_BENCH_ALLOW_LARGE"):
+        check_memory(suite, catalog, str(path))
+    monkeypatch.setenv("E2GAN_BENCH_ALLOW_LARGE", "1")
+    check_memory(suite, catalog, str(path))  # the override: no refusal
+    small = load_suite(write_suite(tmp_path / "small", tiny()))
+    assert memory_estimate(small, catalog, "s.yaml")[0] < 2**20  # the tiny suite: well under a MiB

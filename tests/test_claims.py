@@ -12,8 +12,17 @@ from conftest import cli, one_error_line
 from e2gan_bench.config import TargetSpec
 from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.claim_checks import FAILS, HOLDS, INCONCLUSIVE, NO_DIFF, NOT_MEASURED
-from e2gan_bench.report.claims import CLAIMS, claims_table, to_json, to_markdown
+from e2gan_bench.report.claims import (
+    CLAIMS,
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    NO_DIFF,
+    NOT_MEASURED,
+    claims_table,
+    to_json,
+    to_markdown,
+)
 from e2gan_bench.util import content_key
 
 CONCEPTS = {"pencil-sketch": 120.0, "winter": 95.0, "gameboy": 150.0, "sepia": 80.0, "negative": 110.0,

@@ -168,6 +168,33 @@ def test_listing_commands(cmd, capsys):
     assert capsys.readouterr().out.strip()
 
 
+#: report modules that need torch by their nature (the layer analysis loads generators); every other report and
+#: CLI module must start without it — heavy imports live inside the functions that need them
+TORCH_AT_IMPORT = {"e2gan_bench.report.layers"}
+
+
+def test_report_and_cli_modules_start_without_torch():
+    """Importing every report and CLI module (the statistics, tables, page, claims, every command) loads no torch:
+    `--help`, listings, reports and verdicts start in about a second. Checked by what a fresh process imported."""
+    import pkgutil
+
+    import e2gan_bench.cli
+    import e2gan_bench.report
+
+    mods = sorted(m.name for pkg in (e2gan_bench.report, e2gan_bench.cli)
+                  for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".") if m.name not in TORCH_AT_IMPORT)
+    assert len(mods) > 30 and "e2gan_bench.report.stats" in mods and "e2gan_bench.cli.app" in mods
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}:\n"
+            "    importlib.import_module(m)\n"
+            "    if 'torch' in sys.modules:\n"
+            "        print('torch after', m); break\n"
+            "else:\n"
+            "    print('clean')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "clean", (out.stdout, out.stderr[-500:])
+
+
 def test_an_unknown_suite_is_answered_before_torch_is_imported(tmp_path):
     """Names are checked before the heavy libraries load (the answer then takes well under a second); checked by
     what the process imported, not by a clock."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from e2gan_bench.config import Concept, Method, Suite, deep_merge, load_concept, load_suite, validate
+from e2gan_bench.config import Concept, Method, Suite, load_concept, load_suite
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.resources import Catalog, builtin_dir, find_suite, suite_names
 from e2gan_bench.training.targets import check_fixed
+from e2gan_bench.yamlio import deep_merge, validate
 
 
 def test_builtin_files_load():
@@ -102,3 +103,16 @@ def test_method_entry_names_its_starting_method_old_key_accepted(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_suite(p)
     assert e.value.field == "methods[0].recipes" and "method" in e.value.line()
+
+
+def test_rank_search_names_stay_valid_names():
+    """`--rank-search` renames each LoRA method `<method>-rs-<search>`: a long method name and a long search name
+    still give a valid name (at most 64 characters), not a validation traceback."""
+    import re
+
+    from e2gan_bench.config import NAME_PATTERN
+    from e2gan_bench.harness.spec import rank_search_name
+
+    name = rank_search_name("m" * 64, "pkg.module:" + "Very_Long_Search_Name" * 5)
+    assert len(name) == 64 and re.match(NAME_PATTERN, name) and name.endswith("-rs-very-long-search-namever")
+    assert rank_search_name("e2gan", "uniform") == "e2gan-rs-uniform"

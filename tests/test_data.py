@@ -223,6 +223,20 @@ def test_folder_pairs_teacher(tmp_path: Path) -> None:
     assert np.array_equal(ds.src_train, src_tr) and np.array_equal(ds.tgt_test, tgt_te)
 
 
+def test_folder_pairs_16_bit_images_are_rescaled_not_clipped(tmp_path: Path) -> None:
+    """A 16-bit grey pair (the mid-grey 32768 and 8192) comes out as 128 and 32 on every channel — as `folder`
+    sources read them — where decoding through an 8-bit RGB conversion would clip both to 255."""
+    root = tmp_path / "pairs16"
+    for d, value in (("A", 32768), ("B", 8192)):
+        (root / d).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((16, 16), value, dtype=np.uint16)).save(root / d / f"p{i}.png")
+    assert Image.open(root / "A" / "p0.png").mode.startswith("I")  # really 16-bit on disk
+    src_tr, tgt_tr, src_te, tgt_te = build_teacher("folder-pairs", {"path": str(root)}).pairs(16, 0)
+    assert set(np.unique(np.concatenate([src_tr, src_te]))) == {128}
+    assert set(np.unique(np.concatenate([tgt_tr, tgt_te]))) == {32}
+
+
 def test_folder_pairs_missing_target(tmp_path: Path) -> None:
     root = _pairs_root(tmp_path)
     (root / "B" / "img02.png").unlink()

@@ -125,6 +125,7 @@ def _gpu_check():
     return mod
 
 
+@pytest.mark.slow  # a whole suite through the CLI: the slow tier (CI runs both)
 def test_device_cpu_run_records_device_and_precision_and_gpu_check_compares(tmp_path, capsys):
     suite = write_suite(tmp_path / "s")
     a, b = tmp_path / "a", tmp_path / "b"

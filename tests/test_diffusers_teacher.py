@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import cli, one_error_line
 from PIL import Image
 
 from e2gan_bench.config import load_concept, load_suite
@@ -219,3 +219,20 @@ def test_concept_origin_is_validated(tmp_path):
     f.write_text("name: x\nprompt: make it so\nteacher: {kind: procedural, ops: [{op: sepia}]}\norigin: theirs\n")
     with pytest.raises(ConfigError, match="origin"):
         load_concept(f)
+
+
+def test_pickle_weights_in_the_folder_are_refused(tiny_ip2p, tmp_path, capsys):
+    """Only safetensors weights are loaded: a pickle file anywhere in the model's components (loading one can run
+    code) is refused, naming it, and a component without safetensors weights is too."""
+    import shutil
+
+    folder = tmp_path / "ip2p"
+    shutil.copytree(tiny_ip2p, folder)
+    (folder / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04not weights")
+    assert cli("weights", "add", "instruct-pix2pix", folder) == 2
+    one_error_line(capsys, "diffusion_pytorch_model.bin", "pickle")
+    (folder / "vae" / "diffusion_pytorch_model.bin").unlink()
+    for f in (folder / "text_encoder").glob("*.safetensors"):
+        f.unlink()
+    assert cli("weights", "add", "instruct-pix2pix", folder) == 2
+    one_error_line(capsys, "text_encoder", "no safetensors")

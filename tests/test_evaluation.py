@@ -161,6 +161,7 @@ class _OtherWeights(FeatureExtractor):
         return self.inner(images) * 2.0
 
 
+@pytest.mark.slow  # a whole suite through the CLI: the slow tier (CI runs both)
 def test_evaluate_rescores_stored_artifacts_without_retraining(tmp_path, capsys, monkeypatch):
     suite_file = tmp_path / "tiny.yaml"
     suite_file.write_text(TINY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from conftest import cli, one_error_line, write_suite
 
@@ -32,6 +33,7 @@ SAME = yaml.safe_dump({"name": "same", "arch": _scratch["arch"], "init": _scratc
 UNTRAINED = "name: untrained\narch: e2gan\ninit: scratch\ntrainable: all\nbudget: {steps: 0}\n"
 
 
+@pytest.mark.slow  # a whole suite through the CLI: the slow tier (CI runs both)
 def test_gate_end_to_end_reuses_the_reference_and_prints_the_calibration(tmp_path, capsys):
     mdir = tmp_path / "methods"
     mdir.mkdir()

@@ -99,7 +99,7 @@ def test_e2gan_search_cost_counts_in_training(tiny_data, tmp_path):
     assert len(o.details["search_log"]) == 1 + len(CRUCIAL_GROUPS)
 
 
-def test_plugin_from_user_code(tiny_data, tmp_path):
+def test_plugin_from_user_code(tiny_data, tmp_path, allow_code):
     ds, emb = tiny_data
     r = Method(name="x", arch="e2gan", trainable="lora-crucial",
                      lora={"rank": 2, "search": "plugins.my_search:out_heavy"}, budget={"steps": 1, "batch": 2})

@@ -27,10 +27,14 @@ from e2gan_bench.report.gates import metric_table
 from e2gan_bench.training.base import BASE_SELECTORS
 from e2gan_bench.training.rank_search import RANK_SEARCHES
 from e2gan_bench.training.selection import DATA_SELECTORS
+from e2gan_bench.training.trainables import TRAINABLES
+
+pytestmark = pytest.mark.usefixtures("allow_code")  # these tests name their plugins as module:attr in files
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 KINDS = {"teacher": TEACHERS, "source": SOURCES, "op": OPS, "rank_search": RANK_SEARCHES,
-         "base_selector": BASE_SELECTORS, "data_selector": DATA_SELECTORS, "metric": METRICS}
+         "base_selector": BASE_SELECTORS, "data_selector": DATA_SELECTORS, "metric": METRICS,
+         "trainable": TRAINABLES}
 
 
 def test_registry_refuses_duplicates_and_suggests_close_names(monkeypatch):
@@ -179,6 +183,42 @@ def test_a_metric_in_one_file_reaches_run_report_and_gate(tmp_path, capsys, monk
     assert cli("run", "--suite", suite, "--out", out) == 0
     one_channel = [r for m, r in ResultsStore(out).records("tiny") if m == "e2gan" and r.key != rec.key]
     assert one_channel and one_channel[0].train_key == rec.train_key and one_channel[0].mae != rec.mae
+
+
+@pytest.mark.slow
+def test_a_method_in_one_file_and_one_preset_runs_end_to_end(tmp_path, capsys):
+    """A new method is one file (tests/plugins/my_trainable.py: only the biases train, only they are kept) and one
+    preset naming it: it trains from the base model, its artifact is what it chose to keep, `evaluate --force`
+    rebuilds the generator through its own `load`, and nothing in the package names it."""
+    import e2gan_bench
+
+    mdir = tmp_path / "methods"
+    mdir.mkdir()
+    (mdir / "bitfit.yaml").write_text(
+        "name: bitfit\ndescription: only the biases train (BitFit)\narch: e2gan\ninit: base\n"
+        "trainable: plugins.my_trainable:BiasOnly\nbudget: {steps: 2, batch: 2, lr: 0.01}\n")
+    suite = tmp_path / "tiny.yaml"
+    suite.write_text((SUITE % "").replace(
+        "methods: [{name: e2gan, overrides: {budget: {steps: 2, batch: 2}, data: {selector: all}}}]",
+        "methods: [bitfit, {name: e2gan, overrides: {budget: {steps: 2, batch: 2}, data: {selector: all}}}]"))
+    out = tmp_path / "o"
+    assert cli("run", "--suite", suite, "--out", out, "--methods-dir", mdir) == 0
+    store = ResultsStore(out)
+    recs = dict(store.records("tiny"))
+    rec = recs["bitfit"]
+    summary = store.training(rec.train_key)
+    assert summary["artifacts"] == ["biases.safetensors"] and summary["details"]["bias_only"]
+    from e2gan_bench.models.generators import ARCHS
+
+    G = ARCHS.get("e2gan")(ngf=4)
+    n_bias = sum(p.numel() for n, p in G.named_parameters() if n.endswith(".bias"))
+    assert rec.value("trainable_params") == n_bias
+    assert 0 < rec.value("stored_bytes") < recs["e2gan"].value("stored_bytes") * 10
+    assert cli("evaluate", "--out", out, "--suite", suite, "--force", "--methods-dir", mdir) == 0
+    again = dict(ResultsStore(out).records("tiny"))["bitfit"]
+    assert again.value("psnr") == rec.value("psnr") and again.value("kid") == rec.value("kid")
+    package = Path(e2gan_bench.__file__).parent
+    assert not [p for p in package.rglob("*.py") if "BiasOnly" in p.read_text()]
 
 
 def test_readme_metric_table_is_generated_from_the_registry(capsys):

@@ -11,7 +11,7 @@ from e2gan_bench.metrics.cost import step_peak_tensor_bytes
 from e2gan_bench.registry import Registry
 
 
-def test_registry_three_ways(monkeypatch):
+def test_registry_three_ways(monkeypatch, allow_code):
     reg: Registry = Registry("demo")
 
     @reg.register("a")
@@ -29,6 +29,32 @@ def test_registry_three_ways(monkeypatch):
     assert "from-ep" in e.value.line() and "f.yaml" in e.value.line()
     with pytest.raises(ConfigError, match="cannot import"):
         reg.get("no_such_module_xyz:thing")
+
+
+def test_code_named_in_a_file_needs_the_opt_in(monkeypatch):
+    """The trust boundary: without $E2GAN_BENCH_ALLOW_CODE a module:attr is refused (naming the module it would
+    import) and nothing is imported; a name trusted from the command line, or the opt-in, imports it; registered
+    names need neither."""
+    import sys
+
+    from e2gan_bench.registry import trust
+
+    reg: Registry = Registry("demo")
+    reg.register("builtin")(lambda: 1)
+    sys.modules.pop("plugins.my_search", None)
+    with pytest.raises(ConfigError) as e:
+        reg.get("plugins.my_search:out_heavy", file="s.yaml", field="lora.search")
+    line = e.value.line()
+    assert "names code" in line and "'plugins.my_search'" in line and "E2GAN_BENCH_ALLOW_CODE=1" in line
+    assert "s.yaml" in line and "lora.search" in line
+    assert "plugins.my_search" not in sys.modules  # refused before importing anything
+    assert reg.get("builtin")() == 1  # registered names need no opt-in
+    trust("plugins.my_search:out_heavy")  # what `--rank-search plugins.my_search:out_heavy` does
+    assert callable(reg.get("plugins.my_search:out_heavy"))
+    with pytest.raises(ConfigError, match="names code"):
+        reg.get("plugins.my_search:rank_one_everywhere")  # trusting one name trusts no other
+    monkeypatch.setenv("E2GAN_BENCH_ALLOW_CODE", "1")
+    assert callable(reg.get("plugins.my_search:rank_one_everywhere"))
 
 
 def test_step_peak_sees_a_large_allocation_and_not_what_came_before():

@@ -260,6 +260,13 @@ def test_run_folder_without_a_row_is_garbage(tmp_path, monkeypatch, capsys):
     assert len(folders) == 1 and store.records() == []  # renamed, never indexed
     assert cli("report", "--out", out, "--suite", suite, "--dest", tmp_path / "rep") == 0
     assert pd.read_csv(tmp_path / "rep" / "runs.csv").empty  # not a result
+    # the cleanup itself removes it (not only the re-run that would overwrite the same key): an orphan of a run no
+    # suite will recompute goes too, while a folder claimed by a running process stays
+    other = out / "runs" / "0123456789abcdef0123"
+    shutil.copytree(out / "runs" / folders[0], other)
+    removed = store.clean_staging()
+    assert sorted(p.name for p in removed) == sorted([folders[0], other.name])
+    assert not (out / "runs" / folders[0]).exists() and not other.exists()
     monkeypatch.undo()
     capsys.readouterr()
     assert cli("run", "--suite", suite, "--out", out) == 0
@@ -301,6 +308,26 @@ def test_cleaning_spares_running_processes_temporaries(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------ divergence
+
+
+@pytest.mark.slow
+def test_diverging_base_model_fails_its_runs_and_the_suite_goes_on(tmp_path, capsys):
+    """A base model whose training diverges is not stored; every run fine-tuned from it fails saying so; the runs
+    that need no base model finish; a re-run tries the base model again."""
+    text = TINY_SUITE.replace(
+        "methods: [identity, {scratch: {budget: {steps: 3}}}]",
+        "methods: [identity, {e2gan: {budget: {steps: 2}}}, {scratch: {budget: {steps: 3}}}]",
+    ) + "base: {concepts: [negative, black-and-white], budget: {steps: 3, batch: 2, lr: 1.0e+12}}\n"
+    suite, out = write_suite(tmp_path, text), tmp_path / "out"
+    assert cli("run", "--suite", suite, "--out", out) == 1
+    assert "1 failed" in capsys.readouterr().out
+    rows = _rows(out).reset_index().set_index("method")
+    assert rows.loc["e2gan", "status"] == "failed"
+    assert "base model: training diverged: non-finite generator loss" in rows.loc["e2gan", "error"]
+    assert (rows.loc[["identity", "scratch"], "status"] == "ok").all()
+    assert not [p for p in (out / "cache" / "base").glob("*")]  # nothing half-trained kept, no temporary left
+    assert cli("run", "--suite", suite, "--out", out) == 1  # tried again (and diverges again)
+    assert "0 run(s) computed, 2 already in the store, 1 failed" in capsys.readouterr().out
 
 
 def test_diverging_run_is_recorded_failed_and_the_suite_goes_on(tmp_path, capsys):

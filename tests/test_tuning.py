@@ -47,6 +47,7 @@ def test_draws_are_reproducible_spread_and_start_from_the_current_settings():
         TuneDim(low=1.0, high=0.5)
 
 
+@pytest.mark.slow  # a whole suite through the CLI: the slow tier (CI runs both)
 def test_tune_runs_equal_trials_scores_on_validation_and_writes_the_method(tmp_path, capsys):
     mdir = tmp_path / "methods"
     mdir.mkdir()

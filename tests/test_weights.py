@@ -16,8 +16,24 @@ from e2gan_bench.util import sha256_file
 
 
 class _Layers(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # N×3×299×299 -> N×2048, like Inception's pool features
+        return x.mean((2, 3)).repeat(1, 683)[:, :2048]
+
+
+class _ThreeFeatures(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean((2, 3))
+
+
+class _NotInception(torch.nn.Module):
+    """A TorchScript with a ``layers`` module that is not Inception (3 features per image)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = _ThreeFeatures()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
 
 
 class _TinyInception(torch.nn.Module):
@@ -36,6 +52,9 @@ def tiny_inception(path):
         warnings.simplefilter("ignore", FutureWarning)
         torch.jit.save(torch.jit.script(_TinyInception()), str(path))
     return path
+
+
+REAL_CACHE_CANDIDATES = W._cache_candidates
 
 
 @pytest.fixture(autouse=True)
@@ -119,6 +138,34 @@ def test_truncated_pinned_file_is_a_mismatch(tmp_path):
     good.write_bytes(b"x" * 500)
     with pytest.raises(UserError, match="sha256 mismatch for 'toy'"):
         W._check_pin(kw, good, sha256_file(good))
+
+
+def test_inception_that_gives_the_wrong_features_is_refused(tmp_path, home):
+    """A TorchScript is taken for clean-fid's Inception only when its `layers` turn a 299×299 image into 2048
+    features (having a `layers` module is not enough)."""
+    f = tmp_path / "inception-2015-12-05.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(_NotInception()), str(f))
+    with pytest.raises(UserError, match="give 3 features per image, not 2048"):
+        W.add("inception", f)
+    assert not (home / "weights.json").exists()
+
+
+def test_inception_is_never_taken_from_a_folder_others_can_write(tmp_path, monkeypatch):
+    """clean-fid downloads to /tmp; that folder (or any other anyone may write into) is never searched: a planted
+    file there would be labelled as real Inception. A folder only its owner writes is searched when named."""
+    monkeypatch.delenv("E2GAN_BENCH_CLEANFID_DIR", raising=False)
+    assert all("/tmp" not in str(p) for p, _ in REAL_CACHE_CANDIDATES("inception"))  # not by default
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    tiny_inception(shared / "inception-2015-12-05.pt")
+    monkeypatch.setenv("E2GAN_BENCH_CLEANFID_DIR", str(shared))
+    os.chmod(shared, 0o777)
+    assert not [s for _, s in REAL_CACHE_CANDIDATES("inception") if s == "clean-fid cache"]
+    os.chmod(shared, 0o755)
+    assert [p for p, s in REAL_CACHE_CANDIDATES("inception") if s == "clean-fid cache"] == [
+        shared / "inception-2015-12-05.pt"]
 
 
 def test_usual_cache_is_found(tmp_path, monkeypatch):

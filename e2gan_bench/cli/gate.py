@@ -4,7 +4,6 @@ the verdict."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -56,11 +55,13 @@ def gate(
                         field="gate.reference")
     catalog = open_catalog(concepts_dir, methods_dir)
     if rank_search is not None:
+        from e2gan_bench.harness.spec import rank_search_name
+        from e2gan_bench.registry import trust
         from e2gan_bench.training.rank_search import RANK_SEARCHES
 
+        trust(rank_search)  # typed on the command line: the user's own choice of code
         RANK_SEARCHES.get(rank_search, field="--rank-search")
-        slug = re.sub(r"[^a-z0-9]+", "-", rank_search.split(":")[-1].lower()).strip("-")[:24] or "custom"
-        cand = {"name": f"{ref}-rs-{slug}", "method": ref, "overrides": {"lora": {"search": rank_search}}}
+        cand = {"name": rank_search_name(ref, rank_search), "method": ref, "overrides": {"lora": {"search": rank_search}}}
     else:
         catalog.method(str(candidate), field="--candidate")
         cand = {"name": candidate}
@@ -68,7 +69,7 @@ def gate(
         raise UserError("the candidate is the reference itself", field="--candidate", value=cand["name"])
     entry = next(m for m in s.methods if m.name == ref)
     ex = make_executor(executor, jobs, None)
-    _, specs = _specs(str(path), out, concepts_dir, methods_dir, None, device, check=True,
+    _, specs = _specs((s, path), out, concepts_dir, methods_dir, None, device, check=True,
                       methods=(entry, MethodEntry(**cand)))
     store = ResultsStore(out)
     console.print(f"gate [bold]{s.name}[/bold]: {ref} vs {cand['name']} on {len(s.concepts)} concepts × "

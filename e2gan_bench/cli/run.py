@@ -68,27 +68,33 @@ TeacherWeightsOpt = Annotated[Optional[Path], typer.Option(
     "paths.teacher_weights, else `e2gan-bench weights add instruct-pix2pix DIR`, else the Hugging Face cache.")]
 
 
-def _specs(suite_name: str, out: Path, concept_dirs: list[Path] | None, method_dirs: list[Path] | None,
+def _specs(found: tuple[Suite, Path], out: Path, concept_dirs: list[Path] | None, method_dirs: list[Path] | None,
            rank_search: str | None, device: str | None = None, data_root: Path | None = None,
            teacher_weights: Path | None = None, check: bool = False,
            need_device: bool = True, methods: tuple[MethodEntry, ...] | None = None) -> tuple[Suite, list[RunSpec]]:
-    """The suite's runs (``methods``: instead of the suite's own); ``check``: first stop (one line, exit 2) when an
+    """The runs of the suite ``found`` (as :func:`e2gan_bench.resources.find_suite` loaded it: each command reads
+    its suite file once; ``methods``: instead of the suite's own); ``check``: first stop (one line, exit 2) when an
     input it needs is missing — teacher weights, data, a GPU — before anything is computed or written."""
-    from e2gan_bench.harness.inputs import binder, require_inputs, suite_paths
+    from e2gan_bench.harness.inputs import binder, check_memory, require_inputs, suite_paths
     from e2gan_bench.harness.spec import expand_suite, suite_with_rank_search
     from e2gan_bench.util import resolve_device
 
     # before anything is read: a bad --device (or, where runs are computed, cuda without a GPU) is one line; keys and
     # reports need no GPU (need_device=False)
     resolved = resolve_device(device, require=need_device) if device else None
+    if rank_search:  # typed on the command line: the user's own choice of code (a file's needs the opt-in)
+        from e2gan_bench.registry import trust
+
+        trust(rank_search)
     catalog = open_catalog(concept_dirs, method_dirs)
-    suite, path = suite_with_rank_search(suite_name, rank_search, catalog)
+    suite, path = suite_with_rank_search(found, rank_search, catalog)
     if methods is not None:
         suite = suite.model_copy(update={"methods": methods})
     paths = suite_paths(suite, data_root, teacher_weights)
     catalog = catalog.bound(binder(paths))
     if check:
-        require_inputs(suite, catalog, str(path), paths, resolved)
+        require_inputs(suite, catalog, str(path), paths, resolved)  # what is missing first: the most basic answer
+        check_memory(suite, catalog, str(path))  # before anything is allocated
     if resolved is None:  # the suite's device, resolved once; where runs are computed it must be here too
         resolved = resolve_device(suite.device, field="device", file=str(path), require=need_device)
     return suite, expand_suite(suite, catalog, str(path), out / "cache", device=resolved)
@@ -146,13 +152,13 @@ def run(
 ) -> None:
     """Train and evaluate the suite's grid (concept × method × seed); finished runs are skipped, runs whose
     evaluation is out of date (new metric backends) are re-evaluated without retraining."""
-    find_suite(suite)  # an unknown name or a malformed file is answered before torch is imported
+    found = find_suite(suite)  # an unknown name or a malformed file is answered before torch is imported
     from e2gan_bench.harness.executors import make_executor
     from e2gan_bench.harness.runner import run_specs
     from e2gan_bench.harness.store import ResultsStore
 
     ex = make_executor(executor, jobs, ray_address)  # bad options, or Ray missing: one line before anything runs
-    s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights,
+    s, specs = _specs(found, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights,
                       check=True)
     after_run = AfterRun.open(out, save_outputs, mlflow, mlflow_uri)  # checked before anything runs
     console.print(f"suite [bold]{s.name}[/bold]: {len(s.concepts)} concepts × {len(s.methods)} methods × "
@@ -185,8 +191,7 @@ def evaluate(
 ) -> None:
     """Re-score stored runs under the current metric backends, from their stored artifacts (the generator, or the
     LoRA adapter on its base model) — never retraining. Runs whose evaluation is current are skipped."""
-    if suite:
-        find_suite(suite)  # answered before torch is imported
+    found = find_suite(suite) if suite else None  # answered before torch is imported
     from e2gan_bench.harness.runner import run_specs, stored_specs
     from e2gan_bench.harness.store import ResultsStore
 
@@ -194,8 +199,8 @@ def evaluate(
         raise UserError("no results store here (run `e2gan-bench run` first)", field="--out", value=str(out))
     store = ResultsStore(out)
     s, skipped = None, []
-    if suite:
-        s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights)
+    if found:
+        s, specs = _specs(found, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights)
     else:
         specs, skipped = stored_specs(store)
         from e2gan_bench.util import resolve_device
@@ -239,15 +244,14 @@ def report(
         "validation curves, quality-vs-cost plots, links to run folders) and leaderboard.json.")] = False,
 ) -> None:
     """Write leaderboard tables from a results folder."""
-    if suite:
-        find_suite(suite)  # answered before torch is imported
+    found = find_suite(suite) if suite else None  # answered before torch is imported
     from e2gan_bench.harness.store import ResultsStore
     from e2gan_bench.report.leaderboard import write_reports
 
     if not (out / "results.sqlite").is_file():
         raise UserError("no results store here (run `e2gan-bench run` first)", field="--out", value=str(out))
-    if suite:
-        s, specs = _specs(suite, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights,
+    if found:
+        s, specs = _specs(found, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights,
                           need_device=False)
         lb, missing = _suite_report(s, specs, out, dest, html=html)
         title = f"suite {s.name}" + (f" ({missing} runs missing)" if missing else "")

@@ -37,7 +37,7 @@ def make(
     target = floor + fraction × (reference − floor), fraction and floor from the suite's ``target:``."""
     from e2gan_bench.resources import find_suite
 
-    find_suite(suite)  # answered before torch is imported
+    found = find_suite(suite)  # answered before torch is imported
     from e2gan_bench.cache import atomic_write_text
     from e2gan_bench.cli.run import _specs
     from e2gan_bench.config import NAME_PATTERN
@@ -51,7 +51,7 @@ def make(
         raise UserError("a targets file is NAME.yaml (lower case letters, digits, - and _)", field="--dest",
                         value=str(dest))
     ex = make_executor(executor, jobs, None)
-    s, specs = _specs(suite, out, concepts_dir, methods_dir, None, device, check=True)
+    s, specs = _specs(found, out, concepts_dir, methods_dir, None, device, check=True)
     names = [m.name for m in s.methods]
     floor = s.target.floor
     if floor not in names:

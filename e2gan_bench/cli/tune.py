@@ -45,7 +45,7 @@ def tune(
     if write_methods is not None and not write_methods.is_dir():
         raise UserError("not a folder", field="--write-methods", value=str(write_methods))
     ex = make_executor(executor, jobs, None)
-    _, specs = _specs(str(path), out, concepts_dir, methods_dir, None, check=True, methods=tuple(entries))
+    _, specs = _specs((s, path), out, concepts_dir, methods_dir, None, check=True, methods=tuple(entries))
     console.print(f"tune [bold]{s.name}[/bold]: {len({t.method for t in drawn})} methods × {trials} trials × "
                   f"{len(s.concepts)} concepts × {len(s.seeds)} seeds = {len(specs)} runs → {out}")
     store = ResultsStore(out)

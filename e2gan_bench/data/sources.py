@@ -93,17 +93,17 @@ def _rgb(im: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(im[..., :3])
 
 
-def _image_error(path: Path, exc: BaseException) -> ConfigError:
+def _image_error(path: Path, exc: BaseException, field: str = "source.path", file: str | None = None) -> ConfigError:
     msg = " ".join(str(exc).split())[:160]
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {msg}" if msg \
         else type(exc).__name__
-    return ConfigError(f"unreadable image ({why})", field="source.path", value=str(path))
+    return ConfigError(f"unreadable image ({why})", file=file, field=field, value=str(path))
 
 
 _checked: dict[tuple[str, int, int], None] = {}
 
 
-def check_image(path: Path) -> None:
+def check_image(path: Path, *, field: str = "source.path", file: str | None = None) -> None:
     """Fail now, with one line naming the file, on an image that cannot be decoded (empty, truncated, corrupt,
     not an image, a broken link, unreadable, too many pixels) — before anything runs. PNGs are checked whole
     (every chunk's CRC), JPEGs decoded at 1/8 scale (to the last byte), other formats decoded."""
@@ -123,11 +123,11 @@ def check_image(path: Path) -> None:
                     im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
                 im.load()
     except Exception as exc:  # any decoding failure of any format is the same user error
-        raise _image_error(path, exc) from None
+        raise _image_error(path, exc, field, file) from None
     _checked[key] = None
 
 
-def load_image(path: Path) -> np.ndarray:
+def load_image(path: Path, *, field: str = "source.path", file: str | None = None) -> np.ndarray:
     """An image file as uint8 HxWx3 (16-bit images rescaled, palette / alpha / CMYK / grey converted); a file that
     cannot be decoded is a one-line error naming it."""
     path = Path(path)
@@ -138,7 +138,7 @@ def load_image(path: Path) -> np.ndarray:
                 return _rgb(np.asarray(im))
             return _rgb(np.asarray(im.convert("RGB")))
     except Exception as exc:  # any decoding failure of any format is the same user error
-        raise _image_error(path, exc) from None
+        raise _image_error(path, exc, field, file) from None
 
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from e2gan_bench import plugins
 from e2gan_bench.data.ops import apply_ops, validate_ops
-from e2gan_bench.data.sources import IMAGE_SUFFIXES
+from e2gan_bench.data.sources import IMAGE_SUFFIXES, check_image, load_image
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.plugins import parse_params
 from e2gan_bench.registry import Registry
@@ -109,15 +109,19 @@ class FolderPairsTeacher(Teacher):
                               value=missing[0])
         if len(names) < 2:
             raise ConfigError("need at least 2 pairs", file=file, field="teacher.path", value=str(root))
-        self.a, self.b, self.names = a, b, names
+        for n in names:  # every pair decodable, checked as `folder` sources are: one line naming the file, now
+            check_image(a / n, field="teacher.inputs", file=file)
+            check_image(b / n, field="teacher.targets", file=file)
+        self.a, self.b, self.names, self.file = a, b, names, file
 
     def pairs(self, resolution: int, split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         order = np.random.default_rng(split_seed).permutation(len(self.names))
         n_test = max(1, int(round(len(self.names) * self.p.test_fraction)))
 
-        def load(d: Path, idx: np.ndarray) -> np.ndarray:
+        def load(d: Path, idx: np.ndarray) -> np.ndarray:  # 16-bit and float images rescaled, never clipped
+            fld = "teacher.inputs" if d == self.a else "teacher.targets"
             return np.stack([
-                np.asarray(Image.open(d / self.names[i]).convert("RGB").resize(
+                np.asarray(Image.fromarray(load_image(d / self.names[i], field=fld, file=self.file)).resize(
                     (resolution, resolution), Image.Resampling.LANCZOS)) for i in sorted(idx)])
 
         te, tr = order[:n_test], order[n_test:]
@@ -235,7 +239,8 @@ class DiffusersTeacher(Teacher):
                  "bfloat16": torch.bfloat16, "float32": torch.float32}[self.p.dtype]
         try:
             pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
-                str(self.folder()), torch_dtype=dtype, local_files_only=True, safety_checker=None)
+                str(self.folder()), torch_dtype=dtype, local_files_only=True, safety_checker=None,
+                use_safetensors=True)  # never a pickle (ip2p_weights_file refused any in the folder)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"diffusion weights not found locally ({str(exc).splitlines()[0]}); "
                               "download them once with huggingface-cli or point 'model' at a folder",

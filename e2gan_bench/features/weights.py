@@ -12,7 +12,11 @@ Known weights:
 The registry is ``weights.json`` in ``$E2GAN_BENCH_HOME`` (default ``$XDG_CACHE_HOME/e2gan-bench``, else
 ``~/.cache/e2gan-bench``), filled by
 ``e2gan-bench weights add NAME PATH``. :func:`resolve` looks there first, then in the usual library caches
-(clean-fid's download folder, the torch hub checkpoints folder, the Hugging Face cache — local files only).
+(``$E2GAN_BENCH_INCEPTION`` or clean-fid's download folder when ``$E2GAN_BENCH_CLEANFID_DIR`` names one that others
+cannot write into — never ``/tmp`` by default —, the torch hub checkpoints folder, the Hugging Face cache — local
+files only). Inception has no published reference hash (clean-fid and StyleGAN2-ADA give only its URL): its hash is
+recorded as observed and its structure checked (2048 features from a 299×299 image); AlexNet's hash prefix is
+pinned.
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ import datetime as _dt
 import functools
 import json
 import os
-import platform
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,79 +33,8 @@ from safetensors import safe_open
 
 from e2gan_bench.cache import atomic_write_text, default_home
 from e2gan_bench.errors import UserError
+from e2gan_bench.features.known_weights import CLIP_REPOS, IP2P_REPOS, KNOWN, KnownWeights, WeightRef
 from e2gan_bench.util import sha256_file
-
-CLIP_REPOS = ("openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16", "openai/clip-vit-large-patch14")
-IP2P_REPOS = ("timbrooks/instruct-pix2pix",)
-
-
-@dataclass(frozen=True)
-class KnownWeights:
-    name: str
-    filename: str  # expected file name (for folders: the weights file inside the folder)
-    sha256: str | None  # full pinned hash, or None when no official hash is published
-    sha256_prefix: str | None  # pinned hash prefix (torchvision puts the first 8 hex of sha256 in file names)
-    what: str
-    caches: str  # where the usual library caches keep it
-    folder: bool = False
-
-    @property
-    def pin(self) -> str | None:
-        return self.sha256 or self.sha256_prefix
-
-    def pin_note(self) -> str:
-        if self.sha256:
-            return f"pinned sha256 {self.sha256}"
-        if self.sha256_prefix:
-            return f"pinned sha256 prefix {self.sha256_prefix} (from the file name)"
-        return "hash not pinned: recorded as observed"
-
-
-KNOWN: dict[str, KnownWeights] = {
-    "inception": KnownWeights(
-        "inception", "inception-2015-12-05.pt",
-        # clean-fid / StyleGAN2-ADA publish only the URL, no checksum: the hash is recorded as observed
-        None, None,
-        "clean-fid's Inception-v3 TorchScript (FID/KID, mode='clean')",
-        "clean-fid downloads it to /tmp (./ on Windows; $E2GAN_BENCH_CLEANFID_DIR if moved); $E2GAN_BENCH_INCEPTION "
-        "may point at it",
-    ),
-    "alexnet": KnownWeights(
-        "alexnet", "alexnet-owt-7be5be79.pth", None, "7be5be79",
-        "torchvision ImageNet AlexNet (LPIPS backbone)",
-        "torch hub checkpoints folder ($TORCH_HOME/hub/checkpoints)",
-    ),
-    "clip": KnownWeights(
-        "clip", "model.safetensors", None, None,
-        "a local Hugging Face CLIP model folder (config.json + model.safetensors + tokenizer/processor files)",
-        "Hugging Face hub cache (" + ", ".join(CLIP_REPOS) + "), local files only",
-        folder=True,
-    ),
-    "instruct-pix2pix": KnownWeights(
-        "instruct-pix2pix", "unet/diffusion_pytorch_model.safetensors", None, None,
-        "a local diffusers InstructPix2Pix folder (e.g. timbrooks/instruct-pix2pix): the `diffusers` teacher",
-        "Hugging Face hub cache (" + ", ".join(IP2P_REPOS) + "), local files only",
-        folder=True,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class WeightRef:
-    """A usable local copy of known weights."""
-
-    name: str
-    path: Path  # the file, or the model folder for ``clip``
-    file: Path  # the hashed file (== path for single-file weights)
-    sha256: str
-    size: int
-    source: str  # "registry", "env E2GAN_BENCH_INCEPTION", "clean-fid cache", "torch hub cache", "hf cache …"
-    pinned: bool  # True when the hash was checked against a pinned (full or prefix) hash
-
-    @property
-    def tag(self) -> str:
-        return f"sha256:{self.sha256}"
-
 
 # ---------------------------------------------------------------------------------------------- registry file
 
@@ -190,6 +121,10 @@ def clip_weights_file(folder: Path) -> Path:
     return w
 
 
+#: Weight files that are pickles (loading one can execute code): refused in model folders.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
 def ip2p_weights_file(folder: Path) -> Path:
     """Validate a diffusers InstructPix2Pix folder (model_index.json naming the pipeline, its components, a UNet with
     8 input channels and safetensors weights); returns the UNet's weights file (the part InstructPix2Pix trained)."""
@@ -214,6 +149,13 @@ def ip2p_weights_file(folder: Path) -> Path:
     if unet.get("in_channels") != 8:
         raise UserError("not an InstructPix2Pix UNet (it takes 8 input channels: latents + image latents)",
                         file=str(folder / "unet" / "config.json"), field="in_channels", value=unet.get("in_channels"))
+    for part in ("unet", "vae", "text_encoder"):  # every weights file safetensors: a pickle file can run code
+        pickled = sorted(p.name for p in (folder / part).iterdir() if p.suffix in PICKLE_SUFFIXES)
+        if pickled:
+            raise UserError(f"pickle-format weights in {part}/ (only safetensors weights are accepted: a pickle file "
+                            f"can run code when loaded)", file=str(folder / part / pickled[0]))
+        if not any(p.suffix == ".safetensors" for p in (folder / part).iterdir()):
+            raise UserError(f"{part}/ has no safetensors weights", file=str(folder / part))
     w = next((folder / "unet" / n for n in ("diffusion_pytorch_model.safetensors",
                                               "diffusion_pytorch_model.fp16.safetensors")
               if (folder / "unet" / n).is_file()), None)
@@ -261,6 +203,13 @@ def _check_loads(kw: KnownWeights, file: Path) -> None:
             raise bad("clean-fid's Inception TorchScript", exc) from None
         if not hasattr(model, "layers"):
             raise bad("clean-fid's Inception TorchScript (no `layers` module)")
+        try:  # what the extractor calls: a 299×299 image in, 2048 pool features out
+            with torch.no_grad():
+                n = int(model.layers(torch.zeros(1, 3, 299, 299)).numel())
+        except Exception as exc:
+            raise bad("clean-fid's Inception TorchScript (its `layers` do not run on a 299×299 image)", exc) from None
+        if n != 2048:
+            raise bad(f"clean-fid's Inception TorchScript (its `layers` give {n} features per image, not 2048)")
     elif kw.name == "alexnet":
         import torchvision
 
@@ -338,15 +287,25 @@ def _from_registry(name: str, kw: KnownWeights) -> tuple[WeightRef | None, str]:
     return WeightRef(name, path, file, sha, st.st_size, "registry", kw.pin is not None), "ok"
 
 
+def _world_writable(folder: Path) -> bool:
+    """Another user could place (or replace) a file there: writable by others (a missing folder counts as not)."""
+    try:
+        return bool(folder.stat().st_mode & 0o002)
+    except OSError:
+        return False
+
+
 def _cache_candidates(name: str) -> list[tuple[Path, str]]:
     out: list[tuple[Path, str]] = []
     if name == "inception":
         env = os.environ.get("E2GAN_BENCH_INCEPTION")
         if env:
             out.append((Path(env), "env E2GAN_BENCH_INCEPTION"))
-        # clean-fid's download folder (fixed in clean-fid; $E2GAN_BENCH_CLEANFID_DIR when it was moved)
-        d = Path(os.environ.get("E2GAN_BENCH_CLEANFID_DIR") or ("./" if platform.system() == "Windows" else "/tmp"))
-        out.append((d / KNOWN["inception"].filename, "clean-fid cache"))
+        # clean-fid downloads to /tmp, a folder anyone may write into: never looked in unless named; a named folder
+        # that others may write into is not trusted either (`e2gan-bench weights add inception FILE` registers a copy)
+        d = os.environ.get("E2GAN_BENCH_CLEANFID_DIR")
+        if d and not _world_writable(Path(d)):
+            out.append((Path(d) / KNOWN["inception"].filename, "clean-fid cache"))
     elif name == "alexnet":
         out.append((Path(torch.hub.get_dir()) / "checkpoints" / KNOWN["alexnet"].filename, "torch hub cache"))
     elif name in ("clip", "instruct-pix2pix"):

@@ -177,3 +177,63 @@ def require_inputs(suite: Suite, catalog: Catalog, suite_file: str, paths: Suite
     line = missing_line(check_inputs(suite, catalog, suite_file, paths, device), suite.name)
     if line:
         raise UserError(line, file=suite_file)
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+#: Set to 1 to run a suite whose data the estimate says will not fit (the refusal names it).
+ALLOW_LARGE_ENV = "E2GAN_BENCH_ALLOW_LARGE"
+
+
+def _data_bytes(n_train: int, n_test: int, n_val: int, resolution: int) -> int:
+    """One concept's pairs held at once: source and target crops as uint8 (every split), and the training pairs
+    again as float32 tensors (the trainer's copy)."""
+    px = resolution * resolution * 3
+    return (n_train + n_test + n_val) * px * 2 + n_train * px * 4 * 2
+
+
+def memory_estimate(suite: Suite, catalog: Catalog, suite_file: str) -> tuple[int, str]:
+    """The most memory the suite's data needs at once, and what needs it: the largest concept, or the base model's
+    concepts (trained on together). Models and activations come on top; at the sizes the data can reach they are
+    small beside it."""
+    from e2gan_bench.data.dataset import DataSettings
+
+    def one(name: str, field: str) -> tuple[int, str]:
+        st = DataSettings.for_concept(catalog.concept(name, file=suite_file, field=field), suite.data)
+        return (_data_bytes(st.n_train, st.n_test, st.n_val, st.resolution),
+                f"resolution {st.resolution}, n_train {st.n_train}, n_test {st.n_test}, n_val {st.n_val}")
+
+    worst, what = 0, ""
+    for j, name in enumerate(suite.concepts):
+        b, how = one(name, f"concepts[{j}]")
+        if b > worst:
+            worst, what = b, f"concept {name}: {how}"
+    uses_base = any(m.overrides.get("init", catalog.method(m.starts_from, file=suite_file, field=f"methods[{i}]").init)
+                    == "base" for i, m in enumerate(suite.methods))
+    if not uses_base:
+        return worst, what
+    if suite.base.selector == "list":
+        total = sum(one(n, f"base.concepts[{i}]")[0] for i, n in enumerate(suite.base.concepts))
+        n = len(suite.base.concepts)
+    else:  # a selector picks ``count`` concepts: each counted at the size of the suite's largest
+        n = suite.base.count
+        total = n * worst
+    if total > worst:
+        worst, what = total, f"the base model's {n} concepts together"
+    return worst, what
+
+
+def check_memory(suite: Suite, catalog: Catalog, suite_file: str) -> None:
+    """Refuse (one line, exit 2) a suite whose data alone would take more than half of this machine's memory —
+    before anything is allocated; ``$E2GAN_BENCH_ALLOW_LARGE=1`` runs it anyway."""
+    import os
+
+    need, what = memory_estimate(suite, catalog, suite_file)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: nothing to compare with
+        return
+    if need > total // 2 and os.environ.get(ALLOW_LARGE_ENV) != "1":
+        raise UserError(f"the data alone would need about {need / 2**30:,.1f} GiB of memory ({what}), more than half "
+                        f"of this machine's {total / 2**30:,.1f} GiB; lower data.resolution or data.n_train, or set "
+                        f"{ALLOW_LARGE_ENV}=1 to run it anyway", file=suite_file, field="data")

@@ -36,8 +36,6 @@ from e2gan_bench.config import (
     Method,
     MethodEntry,
     Suite,
-    deep_merge,
-    validate,
 )
 from e2gan_bench.data.dataset import DataSettings, dataset_key
 from e2gan_bench.errors import ConfigError
@@ -45,12 +43,14 @@ from e2gan_bench.metrics.evaluate import metrics_for
 from e2gan_bench.models.generators import ARCHS
 from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
 from e2gan_bench.plugins import parse_params
-from e2gan_bench.resources import Catalog, find_suite
+from e2gan_bench.resources import Catalog
 from e2gan_bench.training.base import BasePlan, select_base_concepts
 from e2gan_bench.training.rank_search import RANK_SEARCHES
 from e2gan_bench.training.selection import DATA_SELECTORS
 from e2gan_bench.training.targets import check_fixed, fixed_values
+from e2gan_bench.training.trainables import TRAINABLES
 from e2gan_bench.util import code_version, content_key, resolve_device
+from e2gan_bench.yamlio import deep_merge, validate
 
 #: default model sizes when a suite does not set them (CPU-sized)
 DEFAULT_MODEL: dict[str, dict[str, Any]] = {
@@ -119,6 +119,7 @@ def model_kwargs(suite: Suite, arch: str) -> dict[str, Any]:
 def check_plugins(method: Method, *, file: str, prefix: str) -> None:
     """The method's architecture and plugins exist and accept their parameters (fails before anything trains)."""
     ARCHS.get(method.arch, file=file, field=f"{prefix}.arch")
+    TRAINABLES.get(method.trainable, file=file, field=f"{prefix}.trainable")
     search = RANK_SEARCHES.get(method.lora.search, file=file, field=f"{prefix}.lora.search")
     parse_params(search, method.lora.search_params, file=file, field=f"{prefix}.lora.search_params")
     sel = DATA_SELECTORS.get(method.data.selector, file=file, field=f"{prefix}.data.selector")
@@ -247,7 +248,7 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
 
 
 def _trains(m: Method) -> bool:
-    return not m.reference and m.trainable != "none" and m.budget.steps > 0
+    return not m.reference and TRAINABLES.get(m.trainable).trains and m.budget.steps > 0
 
 
 def _check_early_stop(suite: Suite, methods: list[Method], suite_file: str) -> None:
@@ -291,21 +292,29 @@ def _with_early_stop(specs: list[RunSpec], suite: Suite) -> list[RunSpec]:
     return out
 
 
-def suite_with_rank_search(name_or_path: str, rank_search: str | None, catalog: Catalog) -> tuple[Suite, Path]:
-    """A suite, with ``--rank-search`` applied to every LoRA method: the method is renamed
-    ``<method>-rs-<search>`` and its search parameters are dropped (they belong to the search it replaces)."""
-    s, path = find_suite(name_or_path)
+def rank_search_name(method: str, rank_search: str) -> str:
+    """The name of ``method`` with ``--rank-search`` applied: ``<method>-rs-<search>`` (the search's last part,
+    slugged, at most 24 characters; the method's part shortened so that the name stays a valid 64-character name)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", rank_search.split(":")[-1].lower()).strip("-")[:24] or "custom"
+    return f"{method[:64 - 4 - len(slug)]}-rs-{slug}"
+
+
+def suite_with_rank_search(found: tuple[Suite, Path], rank_search: str | None,
+                           catalog: Catalog) -> tuple[Suite, Path]:
+    """A suite (as :func:`e2gan_bench.resources.find_suite` loaded it, once), with ``--rank-search`` applied to every
+    LoRA method: the method is renamed ``<method>-rs-<search>`` and its search parameters are dropped (they belong
+    to the search it replaces)."""
+    s, path = found
     if not rank_search:
         return s, path
     RANK_SEARCHES.get(rank_search, field="--rank-search")
-    slug = re.sub(r"[^a-z0-9]+", "-", rank_search.split(":")[-1].lower()).strip("-")[:24] or "custom"
     methods = []
     for i, m in enumerate(s.methods):
         start = catalog.method(m.starts_from, file=str(path), field=f"methods[{i}]")
         trainable = m.overrides.get("trainable", start.trainable)
-        if trainable.startswith("lora"):
+        if TRAINABLES.get(trainable, file=str(path), field=f"methods[{i}].trainable").lora:
             lora = {k: v for k, v in m.overrides.get("lora", {}).items() if k != "search_params"}
-            m = MethodEntry(name=f"{m.name}-rs-{slug}", method=m.starts_from,
+            m = MethodEntry(name=rank_search_name(m.name, rank_search), method=m.starts_from,
                             overrides={**m.overrides, "lora": {**lora, "search": rank_search}})
         methods.append(m)
     return s.model_copy(update={"methods": tuple(methods)}), path

@@ -11,7 +11,10 @@ Commit order — nothing that looks complete is ever half-written:
   the rename is its commit;
 * a run folder is built the same way and renamed into place, then its record is inserted into the database:
   **the database row is the run's commit point**. A run folder without a row (a process stopped between the two)
-  is garbage, removed by the next :meth:`ResultsStore.clean_staging`; a row always has its whole folder.
+  is garbage, removed by the next :meth:`ResultsStore.clean_staging`; a row always has its whole folder — except
+  while a re-evaluation swaps a folder that has a row (old renamed away, new not yet in place): a process killed
+  then leaves the row's folder beside it under a temporary name, and the next :meth:`ResultsStore.clean_staging`
+  (every command that opens the store to compute) renames it back before anything else.
 
 Several processes may share one store: each run, training and base model is **claimed** (table ``claims``: owner
 process and host, heartbeat) before it is computed, so two ``run`` commands on one folder split the work and never
@@ -40,6 +43,7 @@ from e2gan_bench.cache import (
     atomic_write_text,
     host_id,
     move_into_place,
+    owner_gone,
     owner_tag,
     pid_alive,
     remove_temporaries,
@@ -211,7 +215,7 @@ class ResultsStore:
         docstring). A record with the same key (an earlier evaluation, or a failure) is replaced."""
         atomic_write_text(staged / "record.json", record.model_dump_json(indent=2))
         fault_point("commit-rename")
-        move_into_place(staged, self.run_dir(record.key))
+        move_into_place(staged, self.run_dir(record.key), between=lambda: fault_point("commit-swap"))
         fault_point("commit-db")
         with closing(self._connect()) as con, con:
             con.execute(
@@ -240,7 +244,10 @@ class ResultsStore:
     def clean_staging(self) -> list[Path]:
         """Remove what interrupted processes left: their temporaries (never those of a process still running), and
         run folders without a database row (a process stopped between the rename and the insert) that no running
-        process has claimed. Returns what was removed."""
+        process has claimed. Returns what was removed. First, a run folder moved away by a re-evaluation that was
+        killed before the new one took its place is put back (:meth:`_restore_moved_away`)."""
+        self._restore_moved_away()
+        self._drop_dead_claims()
         removed = remove_temporaries(self.root / "runs") + remove_temporaries(self.root / "artifacts")
         removed += remove_temporaries(self.root, recursive=True, legacy=False)
         runs = self.root / "runs"
@@ -253,6 +260,45 @@ class ResultsStore:
                     shutil.rmtree(d, ignore_errors=True)
                     removed.append(d)
         return removed
+
+    def _drop_dead_claims(self) -> int:
+        """Delete the claims of processes that are gone (a killed process cannot release its own; a later command
+        that never needs the same name would otherwise leave the row forever). Returns how many."""
+        with closing(self._connect()) as con:
+            rows = con.execute("SELECT name, owner, pid, host, started, heartbeat FROM claims").fetchall()
+        dead = [(name, owner) for name, owner, *rest in rows if not self._owner_alive(*rest)]
+        if dead:
+            with closing(self._connect()) as con, con:
+                con.executemany("DELETE FROM claims WHERE name = ? AND owner = ?", dead)
+        return len(dead)
+
+    def _restore_moved_away(self) -> list[Path]:
+        """Rows whose run folder is absent because a process replacing it (re-evaluation) was killed between its two
+        renames (:func:`e2gan_bench.cache.move_into_place`): the previous folder waits beside it under a temporary
+        name, its ``record.json`` the row's own record; rename it back. The new folder, never committed, is left to
+        the temporaries' cleanup. Returns the folders restored."""
+        runs = self.root / "runs"
+        if not runs.is_dir():
+            return []
+        restored = []
+        with closing(self._connect()) as con:
+            rows = dict(con.execute("SELECT key, record FROM runs").fetchall())
+        for key, row in rows.items():
+            if (runs / key).exists():
+                continue
+            want = RunRecord.model_validate_json(row)
+            for tmp in sorted(runs.glob(f".{key}.*")):
+                if not tmp.is_dir() or not owner_gone(tmp):
+                    continue
+                try:
+                    rec = RunRecord.model_validate_json((tmp / "record.json").read_text())
+                except (OSError, ValueError):
+                    continue
+                if rec.key == want.key and rec.created == want.created and rec.eval_key == want.eval_key:
+                    tmp.rename(runs / key)
+                    restored.append(runs / key)
+                    break
+        return restored
 
     # ------------------------------------------------------------------------------------------ claims
 

@@ -12,10 +12,7 @@ from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from e2gan_bench.models.generators import CRUCIAL_GROUPS, Generator
-
-#: ``trainable`` value -> layer groups that get LoRA (None = every group with a conv / linear)
-TARGET_GROUPS: dict[str, tuple[str, ...] | None] = {"lora-crucial": CRUCIAL_GROUPS, "lora-all": None}
+from e2gan_bench.models.generators import Generator
 
 
 def lora_targets(G: Generator, groups: tuple[str, ...] | None) -> list[str]:

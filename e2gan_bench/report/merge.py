@@ -37,37 +37,22 @@ Every merged run carries its store, machine (CPU model, host id, GPU if any) and
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Container
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from e2gan_bench.config import METHOD_LABELS, Suite
+from e2gan_bench.config import Suite
 from e2gan_bench.errors import UserError
-from e2gan_bench.harness.store import ResultsStore
-from e2gan_bench.metrics import all_metrics, format_number
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report.amortise import read_base_meta
-from e2gan_bench.report.claims import _latest, _locate
-from e2gan_bench.report.gates import default_gates
-from e2gan_bench.report.sides import _store_suites
+from e2gan_bench.report.merge_checks import StoredRun, check_backends, check_protocol, compare_copies
+from e2gan_bench.report.stores import latest, locate_store, read_records, store_suites
 from e2gan_bench.resources import find_suite
 
-#: config.json fields that name a run rather than how it was made (``concept_file`` is a path on its machine).
-IDENTITY_FIELDS = ("suite", "seed", "key", "train_key", "concept_file")
-#: config.json fields that must agree per (concept, seed): each seed has its own split of photographs.
-CONCEPT_FIELDS = ("concept", "data", "data_key")
-#: config.json fields that must agree per (method, seed): each seed has its own base model.
-SEED_FIELDS = ("base",)
-#: config.json fields that must agree for every run.
-SUITE_FIELDS = ("eval",)
 #: The runs.csv columns a merge adds.
 ORIGIN_COLUMNS = ("store", "machine", "commit", "also_in", "duplicate_check")
-
-_ABSENT = "(absent)"
-
 
 def machine_label(prov: dict[str, Any]) -> str:
     """The machine a record was made on: CPU model, host id (a hash of the host name) and GPU, from its provenance
@@ -76,28 +61,6 @@ def machine_label(prov: dict[str, Any]) -> str:
     host = f"host {prov['host']}" if prov.get("host") else "host not recorded"
     gpu = f", {prov['gpu']}" if prov.get("gpu") else ""
     return f"{cpu} ({host}{gpu})"
-
-
-@dataclass
-class StoredRun:
-    """One record of one store, with its stored configuration (``None`` for stores older than config.json)."""
-
-    store: Path
-    method: str
-    rec: RunRecord
-    config: dict[str, Any] | None
-
-    @property
-    def cell(self) -> tuple[str, str, int]:
-        return self.rec.concept, self.method, self.rec.seed
-
-    @property
-    def label(self) -> str:
-        return f"{self.rec.concept} × {self.method} × seed {self.rec.seed}"
-
-    @property
-    def config_file(self) -> Path:
-        return self.store / "runs" / self.rec.key / "config.json"
 
 
 @dataclass
@@ -236,155 +199,15 @@ def _read(roots: list[Path], suite: Suite, held: dict[Path, list[str]],
     one)."""
     runs, superseded, outside = [], {}, {}
     for root in roots:
-        store = ResultsStore(root, readonly=True)
-        try:
-            pairs = store.records(suite.name)
-        except (sqlite3.Error, ValueError) as exc:
-            raise UserError(f"unreadable results store ({type(exc).__name__}: {exc})", file=str(store.db)) from None
+        pairs = read_records(root, suite.name)
         if not pairs:
             raise UserError(f"no runs of suite '{suite.name}' in this store", field="STORE", value=str(root),
                             allowed=", ".join(held[root]) or "none")
-        pairs, superseded[root] = _latest(pairs)
+        pairs, superseded[root] = latest(pairs)
         kept = [(m, r) for m, r in pairs if (r.concept, m, r.seed) in grid]
         outside[root] = len(pairs) - len(kept)
         runs += [StoredRun(root, m, r, _config(root, r)) for m, r in kept]
     return runs, superseded, outside
-
-
-# ------------------------------------------------------------------------------------------------ checks
-
-
-def _first_diff(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | None:
-    """The first (dotted path, value in a, value in b) where two JSON values differ, or ``None``."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            d = _first_diff(a.get(k, _ABSENT), b.get(k, _ABSENT), f"{path}.{k}" if path else str(k))
-            if d is not None:
-                return d
-        return None
-    return None if a == b else (path, a, b)
-
-
-def _short(v: Any) -> str:
-    text = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
-    return text if len(text) <= 60 else text[:57] + "…"
-
-
-def _facets(run: StoredRun) -> list[tuple[str, dict[str, Any]]]:
-    """(what must agree, the settings) for one run's stored configuration."""
-    c = run.config or {}
-    method = {k: v for k, v in c.items()
-              if k not in (*IDENTITY_FIELDS, *CONCEPT_FIELDS, *SUITE_FIELDS, *SEED_FIELDS)}
-    if isinstance(method.get("method"), dict):
-        method["method"] = {k: v for k, v in method["method"].items() if k not in METHOD_LABELS}
-    concept = dict(c.get("concept") or {})
-    split = concept.pop("split_seed", None)  # each seed has its own split of photographs (and data key)
-    return [("every run", {k: c.get(k) for k in SUITE_FIELDS}),
-            (f"concept '{run.rec.concept}'", {"concept": concept, "data": c.get("data")}),
-            (f"concept '{run.rec.concept}' seed {run.rec.seed}", {"split_seed": split, "data_key": c.get("data_key")}),
-            (f"method '{run.method}' seed {run.rec.seed}", {k: c.get(k) for k in SEED_FIELDS}),
-            (f"method '{run.method}'", method)]
-
-
-def check_protocol(runs: list[StoredRun]) -> None:
-    """One protocol: the stored settings agree (per concept and seed, per method label, for every run), and a (concept,
-    method, seed) in several stores has one training key."""
-    seen: dict[str, tuple[StoredRun, dict[str, Any]]] = {}
-    for run in runs:
-        if run.config is None:
-            continue
-        for what, settings in _facets(run):
-            if what not in seen:
-                seen[what] = (run, settings)
-                continue
-            first, ref = seen[what]
-            d = _first_diff(ref, settings)
-            if d is not None:
-                path, a, b = d
-                raise UserError(f"protocols differ for {what}: {_short(a)} in {first.store} ({first.label}) — only "
-                                "runs made with the same settings are merged", file=str(run.config_file),
-                                field=path, value=_short(b))
-    cells: dict[tuple[str, str, int], StoredRun] = {}
-    for run in runs:
-        first = cells.setdefault(run.cell, run)
-        if first.rec.key == run.rec.key:  # the same run (or the first of its cell): duplicates are handled apart
-            continue
-        why = ("the same settings with another training key: other training code (data, models, training) or "
-               f"prompt encoder, commits {first.rec.provenance.get('git')} vs {run.rec.provenance.get('git')}"
-               if first.config and run.config else "another run key, and no stored configuration to say why")
-        raise UserError(f"protocols differ for {run.label}: {why}; key {first.rec.key} in {first.store}",
-                        file=str(run.store), field="key", value=run.rec.key)
-
-
-def check_backends(runs: list[StoredRun]) -> None:
-    """One backend per metric among the finished runs whose value is averaged, one label per extra backend key, and
-    one evaluation key."""
-    ok = [r for r in runs if r.rec.status == "ok"]
-    metrics = [m.name for m in all_metrics()]
-    keys = list(dict.fromkeys(k for r in ok for k in r.rec.backends))
-    for name in list(dict.fromkeys([*metrics, *keys])):
-        first: StoredRun | None = None
-        for r in ok:
-            if name in metrics:
-                if r.rec.value(name) is None:
-                    continue
-                label = r.rec.backends.get(name, "unrecorded")
-            elif name in r.rec.backends:
-                label = r.rec.backends[name]
-            else:
-                continue
-            if first is None:
-                first = r
-            elif first.rec.backends.get(name, "unrecorded") != label:
-                raise UserError(f"metric backends differ: {_short(first.rec.backends.get(name, 'unrecorded'))} in "
-                                f"{first.store} ({first.label}) — numbers from different backends are never averaged; "
-                                "re-score the stores under the same weights (`e2gan-bench evaluate`)",
-                                file=str(r.store), field=f"backends.{name}", value=_short(label))
-    first = next((r for r in ok if r.rec.eval_key), None)
-    for r in ok:
-        if first is not None and r.rec.eval_key and r.rec.eval_key != first.rec.eval_key:
-            raise UserError(f"evaluation keys differ ({first.rec.eval_key} in {first.store}, commit "
-                            f"{first.rec.provenance.get('git')} vs {r.rec.provenance.get('git')}) under equal "
-                            "settings and backends: other metric code, metric parameters or set of metrics; re-score "
-                            "the stores at one commit (`e2gan-bench evaluate`)", file=str(r.store),
-                            field="eval_key", value=r.rec.eval_key)
-
-
-def _fmt(name: str, v: float | None) -> str:
-    fmts = {c: m.fmt for m in all_metrics() for c in (m.name, *m.secondary)}
-    return "–" if v is None else format_number(fmts.get(name, "{:.4g}"), v)
-
-
-def compare_copies(kept: StoredRun, other: StoredRun) -> tuple[str, list[str]]:
-    """How another store's copy of a run compares with the kept one: identical, agree (gated metrics within their
-    default gate tolerance) or disagree, with the values that differ."""
-    a, b = kept.rec, other.rec
-    if a.status != "ok" or b.status != "ok":
-        if a.status == b.status:
-            return "every copy failed", []
-        return "one copy failed", [f"{other.store}: {(b.error or 'no reason recorded')[:100]}"]
-    gates = default_gates()
-    disagree, within, ungated = [], [], []
-    for m in all_metrics():
-        for name in (m.name, *m.secondary):
-            va, vb = a.value(name), b.value(name)
-            if va == vb:
-                continue
-            text = f"{name} {_fmt(name, va)} vs {_fmt(name, vb)}"
-            gate = gates.get(name)
-            if va is None or vb is None:
-                disagree.append(text + " (measured in one copy only)")
-            elif gate is None:
-                ungated.append(text)
-            elif abs(va - vb) <= gate.tolerance((abs(va) + abs(vb)) / 2):
-                within.append(text)
-            else:
-                disagree.append(f"{text} (tolerance {gate.describe()})")
-    if disagree:
-        return "disagree", disagree + within
-    if within or ungated:
-        return "agree", within + [f"{t} (not gated)" for t in ungated]
-    return "identical", []
 
 
 def _dedupe(runs: list[StoredRun], roots: list[Path]) -> tuple[list[StoredRun], dict[str, Duplicate]]:
@@ -415,12 +238,12 @@ def _base_meta(runs: list[StoredRun], roots: list[Path]) -> list[dict[str, Any]]
 def merge_stores(paths: list[Path], suite: str | None = None) -> Merge:
     """Read, check and merge the suite's runs of several stores (UserError before anything is written: a missing or
     unreadable store, a store without the suite, mixed protocols or backends)."""
-    roots = [_locate(Path(p)) for p in paths]
+    roots = [locate_store(Path(p)) for p in paths]
     resolved = [r.resolve() for r in roots]
     for i, r in enumerate(resolved):
         if r in resolved[:i]:
             raise UserError("store named twice", field="STORE", value=str(roots[i]))
-    held = {root: _store_suites(root / "results.sqlite") for root in roots}
+    held = {root: store_suites(root / "results.sqlite") for root in roots}
     s = _suite(suite, held)
     position = {(c, m.name, sd): i for i, (c, m, sd) in enumerate(
         (c, m, sd) for c in s.concepts for m in s.methods for sd in s.seeds)}  # the grid, in report order

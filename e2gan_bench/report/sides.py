@@ -4,8 +4,6 @@ folder holding one), and the method chosen on each side."""
 from __future__ import annotations
 
 import math
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +11,9 @@ from typing import Any
 import pandas as pd
 
 from e2gan_bench.errors import UserError
-from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.metrics import all_metrics
 from e2gan_bench.record import RunRecord
+from e2gan_bench.report.stores import read_records, store_suites
 
 #: Record fields that are not metrics but travel in runs.csv.
 DETAIL_COLUMNS = ("search_seconds", "n_train_used", "eval_seconds", "n_test")
@@ -34,22 +32,10 @@ class Side:
     notes: list[str] = field(default_factory=list)
 
 
-def _store_suites(db: Path) -> list[str]:
-    try:
-        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            return [r[0] for r in con.execute("SELECT DISTINCT suite FROM suite_runs ORDER BY suite")]
-    except sqlite3.Error:
-        return []
-
-
 def _read_store(root: Path, suite: str | None, role: str) -> list[tuple[str, RunRecord]]:
-    store = ResultsStore(root, readonly=True)  # compare never writes into what it reads
-    try:
-        pairs = store.records(suite)
-    except (sqlite3.Error, ValueError) as exc:
-        raise UserError(f"unreadable results store ({type(exc).__name__}: {exc})", file=str(store.db)) from None
+    pairs = read_records(root, suite)
     if suite is not None and not pairs:
-        suites = _store_suites(store.db)
+        suites = store_suites(root / "results.sqlite")
         raise UserError(f"{role}: no runs of this suite in {root}", field="--suite", value=suite,
                         allowed=", ".join(suites) or "the store has no suite links")
     return pairs

@@ -17,31 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from e2gan_bench.config import Method
 from e2gan_bench.errors import CheckpointError
 from e2gan_bench.metrics.cost import CUDA_PEAK_LABEL
 from e2gan_bench.models.generators import ARCHS, Generator
-from e2gan_bench.models.lora import TARGET_GROUPS, add_lora, load_adapter, save_adapter
+from e2gan_bench.training.trainables import trainable
 
-ADAPTER, GENERATOR, GROUPS = "adapter.safetensors", "generator.safetensors", "groups.safetensors"
 TRAINING = "training.json"
 
 
 def save_weights(method: Method, G: Generator, out_dir: Path) -> tuple[int, list[str]]:
-    """Write what this concept must keep; returns (bytes on disk, file names)."""
+    """Write what this concept must keep (the method's trainable set decides what); returns (bytes on disk, file
+    names)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if method.trainable in TARGET_GROUPS:
-        return save_adapter(G, out_dir / ADAPTER), [ADAPTER]
-    if method.trainable == "all":
-        # every weight, or (some groups trained from a shared base) just those
-        fname = GENERATOR if method.groups is None or method.init != "base" else GROUPS
-        keep = {k: v.detach().contiguous() for k, v in G.state_dict().items()
-                if fname == GENERATOR or k.split(".")[0] in method.groups}
-        save_file(keep, str(out_dir / fname))
-        return (out_dir / fname).stat().st_size, [fname]
-    return 0, []
+    return trainable(method.trainable, field="trainable").save(G, method, out_dir)
 
 
 def training_summary(outcome: Any) -> dict[str, Any]:
@@ -82,14 +72,7 @@ def load_generator(method: Method, model_kwargs: dict[str, Any], seed: int, fold
         G.load_state_dict(base_state)
     files = summary.get("artifacts", [])
     try:
-        if ADAPTER in files:
-            pattern = {k: int(v) for k, v in summary["details"]["rank_pattern"].items()}
-            G = add_lora(G, pattern, method.lora.alpha, method.lora.dropout)
-            load_adapter(G, folder / ADAPTER)
-        elif GENERATOR in files:
-            G.load_state_dict(load_file(str(folder / GENERATOR)))
-        elif GROUPS in files:
-            G.load_state_dict(load_file(str(folder / GROUPS)), strict=False)
+        G = trainable(method.trainable, field="trainable").load(G, method, folder, summary)
     except Exception as exc:  # noqa: BLE001 - any unreadable artifact
         name = next((f for f in files if f.endswith(".safetensors")), TRAINING)
         raise CheckpointError(f"unreadable run artifact ({type(exc).__name__}: {str(exc)[:120]})",
