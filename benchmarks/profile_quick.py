@@ -75,12 +75,8 @@ class Profile:
         return self.stats[k][3] if k in self.stats else 0.0
 
 
-def run(n: int) -> dict:
-    import torch
-
-    from e2gan_bench.metrics import all_metrics
-    from e2gan_bench.models.generators import ARCHS, PatchDiscriminator
-
+def run(n: int, stats_file: Path) -> dict:
+    """Profile the run into ``stats_file`` (pstats format: `python -m pstats FILE` browses it) and fold it."""
     tmp = Path(tempfile.mkdtemp(prefix="profile-quick-"))
     suite = _suite(tmp, n)
     prof = cProfile.Profile()
@@ -91,15 +87,28 @@ def run(n: int) -> dict:
     wall = time.perf_counter() - t0
     if rc != 0:
         raise SystemExit(f"the run failed (exit {rc})")
-    p = Profile(pstats.Stats(prof))
+    stats_file.parent.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(str(stats_file))
+    return fold(stats_file, wall, n)
+
+
+def fold(stats_file: Path, wall: float, n: int) -> dict:
+    """The phases of a profile dumped by :func:`run`."""
+    import torch
+
+    from e2gan_bench.metrics import all_metrics
+    from e2gan_bench.models import generators
+
+    p = Profile(pstats.Stats(str(stats_file)))
     runner = p.cum("harness/runner.py", "run_specs")
     base = p.cum("training/base.py", "load_or_train_base")
     base_train = p.cum("training/trainer.py", "train_gan", caller=("training/base.py", "load_or_train_base"))
     student_train = p.cum("training/trainer.py", "train_gan", caller=("training/methods.py", "run_method"))
     validation = p.cum("training/validation.py", "__call__")
     data_students = p.cum("data/dataset.py", "build_dataset", caller=("harness/compute.py", "run_one"))
-    g_fwd = sum(p.code(cls.forward) for cls in {ARCHS.get(a) for a in ARCHS.names()})
-    d_fwd = p.code(PatchDiscriminator.forward)
+    g_fwd = sum(p.code(c.forward) for c in vars(generators).values()
+                if isinstance(c, type) and issubclass(c, generators.Generator) and "forward" in c.__dict__)
+    d_fwd = p.code(generators.PatchDiscriminator.forward)
     backward = p.code(torch.autograd.backward)
     adam = p.cum("torch/optim/adam.py", "step")
     lora = p.cum("peft/tuners/lora/layer.py", "forward")
@@ -153,8 +162,12 @@ def main() -> None:
     ap.add_argument("--concepts", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--markdown", type=Path, default=None)
+    ap.add_argument("--stats", type=Path, default=Path(tempfile.gettempdir()) / "profile_quick.pstats",
+                    help="where the raw profile goes (pstats format)")
+    ap.add_argument("--fold", type=float, default=None, metavar="WALL_SECONDS",
+                    help="fold an existing --stats file (its run's wall seconds) instead of running")
     a = ap.parse_args()
-    r = run(a.concepts)
+    r = fold(a.stats, a.fold, a.concepts) if a.fold is not None else run(a.concepts, a.stats)
     md = markdown(r)
     print(md)
     if a.json:
