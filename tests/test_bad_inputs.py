@@ -341,6 +341,8 @@ CONCEPT_CASES: dict[str, tuple[tuple[str, str | None, str], list[str]]] = {
                                ["teacher.ops[0]", "density", "<= 10"]),
     "op-parameter-nan": (("{kind: procedural, ops: [{op: grayscale, amount: .nan}]}", None, "mine"),
                          ["teacher.ops[0]", "amount", "finite"]),
+    "synthetic-scene-size-absurd": ((SEPIA, "{kind: synthetic, size: 100000}", "mine"),
+                                    ["source", "size", "100000", "4096"]),
     # a name that would escape the output folder
     "concept-name-parent-folder": ((SEPIA, None, "../x"), ["field 'name'", "../x"]),
     # a bad plugin path
@@ -680,3 +682,21 @@ def test_memory_estimate_counts_every_split_and_the_override_runs_it(tmp_path, m
     check_memory(suite, catalog, str(path))  # the override: no refusal
     small = load_suite(write_suite(tmp_path / "small", tiny()))
     assert memory_estimate(small, catalog, "s.yaml")[0] < 2**20  # the tiny suite: well under a MiB
+
+
+@pytest.mark.parametrize("kind, params, needles", [
+    ("diffusers", {"steps": 1_000_000}, ["teacher.steps", "1000000", "1000"]),
+    ("diffusers", {"work_resolution": 100_000}, ["teacher.work_resolution", "4096"]),
+    ("diffusers", {"guidance_scale": float("nan")}, ["teacher.guidance_scale", "finite"]),
+    ("diffusers", {"batch": 0}, ["teacher.batch", "0"]),
+])
+def test_teacher_numbers_are_bounded(kind, params, needles):
+    """The diffusion teacher's numbers are bounded on both sides and refused before any weights are looked for (a
+    suite naming it stops first on its missing weights, so this is checked on the plugin itself)."""
+    from e2gan_bench.data.teachers import build_teacher
+    from e2gan_bench.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        build_teacher(kind, params, file="c.yaml")
+    line = e.value.line()
+    assert "c.yaml" in line and all(n in line for n in needles), line

@@ -197,7 +197,7 @@ class BuiltinPhotos(Source):
     class Params(plugins.Params):
         photos: tuple[str, ...] | None = None  # default: all
         test_photos: tuple[str, ...] | None = None  # default: drawn with the split seed
-        n_test_photos: int = Field(4, ge=1)
+        n_test_photos: int = Field(4, ge=1, le=1000)
         min_crop: float = Field(0.25, gt=0, le=1)
         max_crop: float = Field(0.6, gt=0, le=1)
 
@@ -272,9 +272,9 @@ class SyntheticSource(Source):
     """Procedural landscapes: sky gradient, hills, sun, trees and blocks with random colours."""
 
     class Params(plugins.Params):
-        n_scenes: int = Field(24, ge=2)
-        n_test_scenes: int = Field(6, ge=1)
-        size: int = Field(256, ge=32)
+        n_scenes: int = Field(24, ge=2, le=10_000)
+        n_test_scenes: int = Field(6, ge=1, le=10_000)
+        size: int = Field(256, ge=32, le=4096)  # each scene is size² × 3 bytes, drawn in memory
         min_crop: float = Field(0.5, gt=0, le=1)
         max_crop: float = Field(1.0, gt=0, le=1)
 

@@ -190,11 +190,11 @@ class DiffusersTeacher(Teacher):
 
     class Params(plugins.Params):
         model: str = "timbrooks/instruct-pix2pix"
-        steps: int = Field(20, ge=1)
-        guidance_scale: float = 7.5
-        image_guidance_scale: float = 1.5
-        batch: int = Field(4, ge=1)
-        work_resolution: int = Field(512, ge=64)
+        steps: int = Field(20, ge=1, le=1000)
+        guidance_scale: float = Field(7.5, ge=0, le=100)
+        image_guidance_scale: float = Field(1.5, ge=0, le=100)
+        batch: int = Field(4, ge=1, le=1024)
+        work_resolution: int = Field(512, ge=64, le=4096)
         device: str = "auto"
         dtype: str = "auto"
 
