@@ -256,6 +256,8 @@ SUITE_CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "base-data-beyond-memory": (dict(methods="[e2gan]", data="{resolution: 128, n_train: 5000}",  # 2.5 GB each
                                      base="{selector: random, count: 1000}"),
         ["'data'", "GiB", "the base model's 1000 concepts together"]),
+    "rank-search-budget-absurd": (dict(methods="[{e2gan: {lora: {search: uniform, search_params: {scale: 1.0e+6}}}}]"),
+        ["search_params", "scale", "64"]),
     "adam-beta-of-one": (dict(budget="{beta1: 1.0}"),
         ["budget.beta1", "1.0"]),
     "lora-alpha-negative": (dict(methods="[{e2gan: {lora: {alpha: -2}}}]"),

@@ -90,7 +90,8 @@ def test_fid_of_shifted_gaussians() -> None:
     f1 = rng.normal(size=(20000, 8))
     f2 = rng.normal(size=(20000, 8)) + mu
     fid = fid_from_features(f1, f2)
-    assert fid == pytest.approx(float(mu @ mu), rel=0.1)
+    # the population FID is |mu|^2 (equal covariances); 20,000 samples estimate it to about 1 % (4.455 here)
+    assert fid == pytest.approx(float(mu @ mu), rel=0.03)
     assert fid == pytest.approx(_fid_sqrtm(f1, f2), rel=1e-9, abs=1e-9)
     same = fid_from_features(f1, rng.normal(size=(20000, 8)))
     assert 0 <= same < 0.05 * fid

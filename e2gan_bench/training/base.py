@@ -185,7 +185,7 @@ class ListParams(Params):
 
 
 class CountParams(Params):
-    count: int = Field(4, ge=1)
+    count: int = Field(4, ge=1, le=1000)
 
 
 class SingleParams(Params):

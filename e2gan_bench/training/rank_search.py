@@ -86,20 +86,20 @@ def check_pattern(pattern: Any, ctx: RankSearchContext, name: str) -> dict[str, 
 
 
 class ScaleParams(Params):
-    scale: float = Field(2.0, gt=0)  # parameter budget: scale × the uniform allocation at the base rank
+    scale: float = Field(2.0, gt=0, le=64)  # parameter budget: scale × the uniform allocation at the base rank
 
 
 class UniformParams(Params):
-    scale: float = Field(1.0, gt=0)
+    scale: float = Field(1.0, gt=0, le=64)
 
 
 class E2GANParams(ScaleParams):
-    trial_steps: int = Field(40, ge=1)
-    probe: int = Field(4, ge=1)
+    trial_steps: int = Field(40, ge=1, le=100_000)
+    probe: int = Field(4, ge=1, le=1000)
 
 
 class GradSpectrumParams(ScaleParams):
-    batches: int = Field(4, ge=1)
+    batches: int = Field(4, ge=1, le=10_000)
     energy: float = Field(0.9, gt=0, le=1)
 
 
