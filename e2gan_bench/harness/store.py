@@ -281,12 +281,11 @@ class ResultsStore:
         if not runs.is_dir():
             return []
         restored = []
-        with closing(self._connect()) as con:
-            rows = dict(con.execute("SELECT key, record FROM runs").fetchall())
-        for key, row in rows.items():
-            if (runs / key).exists():
+        absent = [k for k in self.keys() if not (runs / k).exists()]  # usually none: no record is read then
+        for key in absent:
+            want = self.get(key)
+            if want is None:
                 continue
-            want = RunRecord.model_validate_json(row)
             for tmp in sorted(runs.glob(f".{key}.*")):
                 if not tmp.is_dir() or not owner_gone(tmp):
                     continue
