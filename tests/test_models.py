@@ -246,6 +246,43 @@ def test_merge_lora_matches_unmerged() -> None:
     assert _merge_gap(CRUCIAL_GROUPS) < 1e-5
 
 
+def _forward_and_grads(fused: bool, dropout: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor], type]:
+    x, text, mask = _inputs(res=16)
+    G = _e2gan()
+    for p in G.parameters():
+        p.requires_grad_(False)
+    targets = lora_targets(G, CRUCIAL_GROUPS)
+    L = add_lora(G, dict.fromkeys(targets, 3), alpha=6.0, dropout=dropout, fused=fused).train()
+    _perturb_lora(L)
+    torch.manual_seed(5)  # the same dropout masks in both forms
+    y = L(x, text, mask)
+    y.square().mean().backward()
+    grads = {n: p.grad.clone() for n, p in L.named_parameters() if p.requires_grad}
+    return y.detach(), grads, type(dict(L.named_modules())[targets[0]])
+
+
+def test_fused_lora_layers_compute_peft_s_map_and_gradients() -> None:
+    """The fused layers ``(W + s·B A) x`` (what the methods train) are peft's ``W x + s·B(A x)`` within float
+    rounding, forward and every adapter's gradient, on convolutions and the transformer's linear layers."""
+    y_peft, g_peft, kind_peft = _forward_and_grads(fused=False)
+    y_fused, g_fused, kind_fused = _forward_and_grads(fused=True)
+    assert kind_fused.__name__ == "FusedConv2d" and kind_peft.__name__ == "Conv2d"
+    assert (y_fused - y_peft).abs().max() < 1e-5
+    assert g_fused.keys() == g_peft.keys() and any(".lora_A." in n and "transformer" in n for n in g_fused)
+    for n in g_peft:
+        scale = g_peft[n].abs().max()
+        assert scale > 0, n  # every adapter gets a gradient
+        assert (g_fused[n] - g_peft[n]).abs().max() <= 1e-4 * scale, n
+
+
+def test_fused_lora_falls_back_to_peft_with_dropout() -> None:
+    """Dropout acts on the adapter's input, which the fused form never sees: it must use peft's form then."""
+    y_peft, g_peft, _ = _forward_and_grads(fused=False, dropout=0.3)
+    y_fused, g_fused, _ = _forward_and_grads(fused=True, dropout=0.3)
+    assert torch.equal(y_fused, y_peft)
+    assert all(torch.equal(g_fused[n], g_peft[n]) for n in g_peft)
+
+
 # ----------------------------------------------------------------------------- trainer
 
 

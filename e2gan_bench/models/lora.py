@@ -1,5 +1,13 @@
 """LoRA through peft on chosen layer groups: inject, save and load adapters alone (what a concept must store),
-and fold them into their base layers (for export and latency)."""
+and fold them into their base layers (for export and latency).
+
+The adapted layers compute ``W x + s·B(A x)`` as one operator, ``(W + s·B A) x`` (:class:`FusedConv2d`,
+:class:`FusedLinear`, registered through peft's custom-module hook): the same linear map (equal within float
+rounding; tested), but a training step then runs the base layer's convolution once instead of three
+activation-sized operators and their backward. At the suites' size (48 px, ngf 16) that is what made a LoRA step
+slower than a full fine-tuning step of the same generator (``benchmarks/lora_step.py``). With dropout on the
+adapter input (``lora.dropout`` > 0) the layers fall back to peft's unfused form, which dropout needs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,9 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from peft.tuners.lora import layer as peft_lora
 from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -51,8 +61,45 @@ def full_ranks(G: Generator, targets: list[str]) -> dict[str, int]:
     return out
 
 
-def add_lora(G: Generator, rank_pattern: dict[str, int], alpha: float | None = None, dropout: float = 0.0) -> Generator:
-    """Inject LoRA adapters (only they stay trainable). ``alpha=None`` keeps scale alpha/r = 1."""
+def _fused_weight(layer: peft_lora.LoraLayer) -> torch.Tensor | None:
+    """The base weight plus every active adapter's ``s·B A``, or None where the fused form does not apply
+    (adapters disabled or merged, a variant such as DoRA, dropout on the adapter input)."""
+    if layer.disable_adapters or layer.merged:
+        return None
+    active = [a for a in layer.active_adapters if a in layer.lora_A]
+    if any(a in layer.lora_variant or not isinstance(layer.lora_dropout[a], nn.Identity) for a in active):
+        return None
+    weight = layer.get_base_layer().weight
+    for a in active:
+        weight = weight + layer.get_delta_weight(a)
+    return weight
+
+
+class FusedConv2d(peft_lora.Conv2d):
+    """peft's LoRA Conv2d computing ``(W + s·B A) * x`` in one convolution (see the module's docstring)."""
+
+    def forward(self, x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        weight = None if args or kwargs else _fused_weight(self)
+        if weight is None:
+            return super().forward(x, *args, **kwargs)
+        base = self.get_base_layer()
+        return base._conv_forward(x, weight, base.bias)
+
+
+class FusedLinear(peft_lora.Linear):
+    """peft's LoRA Linear computing ``(W + s·B A) x`` in one matrix product."""
+
+    def forward(self, x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        weight = None if args or kwargs or self.fan_in_fan_out else _fused_weight(self)
+        if weight is None:
+            return super().forward(x, *args, **kwargs)
+        return F.linear(x, weight, self.get_base_layer().bias)
+
+
+def add_lora(G: Generator, rank_pattern: dict[str, int], alpha: float | None = None, dropout: float = 0.0, *,
+             fused: bool = True) -> Generator:
+    """Inject LoRA adapters (only they stay trainable). ``alpha=None`` keeps scale alpha/r = 1. ``fused=False``
+    keeps peft's own layers (``W x + s·B(A x)``; the benchmark and the equivalence test compare the two)."""
     targets = sorted(rank_pattern)
     r0 = max(rank_pattern.values())
     cfg = LoraConfig(
@@ -63,6 +110,8 @@ def add_lora(G: Generator, rank_pattern: dict[str, int], alpha: float | None = N
         alpha_pattern={} if alpha is not None else {k: v for k, v in rank_pattern.items()},
         lora_dropout=dropout,
     )
+    if fused:
+        cfg._register_custom_module({nn.Conv2d: FusedConv2d, nn.Linear: FusedLinear})
     G = inject_adapter_in_model(cfg, G)
     # peft builds lora_A convs with zero padding; the generators pad by reflection. Match them, or the
     # trained (unmerged) model and its merged export differ at every border.
