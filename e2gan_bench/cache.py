@@ -55,7 +55,7 @@ def host_id() -> str:
 
 
 def owner_tag() -> str:
-    """``<pid>-<host id>``: which process on which machine made a temporary (or holds a claim)."""
+    """``<pid>-<host id>``: which process on which machine made a temporary (or holds a lease)."""
     return f"{os.getpid()}-{host_id()}"
 
 

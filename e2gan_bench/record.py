@@ -38,7 +38,7 @@ class RunRecord(BaseModel):
     # quality on the validation split during training: {"points": [{step, seconds, flops, psnr, ssim, lpips}],
     # "backends": {...}, "n_images": n} (training/validation.py); None for runs without a validation split
     val_curve: dict[str, Any] | None = None
-    # per test image (metrics/base.py): {"image": [index], "hash": [source image hash], "psnr": [...], ...}; a value
+    # per test image (metrics/contract.py): {"image": [index], "hash": [source image hash], "psnr": [...], ...}; a value
     # that was not finite is None (excluded from the mean, counted in details.per_image_excluded)
     per_image: dict[str, list[Any]] | None = None
     # where the numbers came from, and method details (rank pattern, data selection, …)

@@ -4,8 +4,8 @@ injected regressions, and detection of real degraded variants.
     e2gan-bench run --suite gate-calibration --out runs/gate      # ~75 min on 2 CPU cores
     python scripts/gate_validation.py --out runs/gate --dest reports/gate-validation
 
-Every comparison below is the product's own rule (``report.compare.compare`` with the gate suite's tolerances and
-level, concepts as units, Holm across the gated metrics with noise) — nothing is re-implemented here.
+Every comparison below is the product's own rule (``report.compare.comparison.compare`` with the gate suite's
+tolerances and level, concepts as units, Holm across the gated metrics with noise) — nothing is re-implemented here.
 
 * **A/A (false alarms)**: the gate's reference ``e2gan`` trained with 10 independent training seeds
   (``seed_offset`` 0–9: the same photographs and base model; a new initialisation, data subset and batch order).
@@ -42,8 +42,8 @@ from scipy import stats  # noqa: E402
 from e2gan_bench.config import load_suite  # noqa: E402
 from e2gan_bench.harness.store import ResultsStore  # noqa: E402
 from e2gan_bench.record import RunRecord  # noqa: E402
-from e2gan_bench.report.compare import compare  # noqa: E402
-from e2gan_bench.report.gates import resolve_gates  # noqa: E402
+from e2gan_bench.report.compare.comparison import compare  # noqa: E402
+from e2gan_bench.report.compare.gates import resolve_gates  # noqa: E402
 from e2gan_bench.resources import builtin_dir  # noqa: E402
 
 REFERENCE = "e2gan"

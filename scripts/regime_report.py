@@ -6,7 +6,7 @@ against steps, and image grids.
 
 Writes ``regime.md`` (tables below), ``quality_at_steps.csv``, ``effects.csv`` and ``grids/<concept>.png``
 (rows: source, teacher, then each method's student on the same test photographs, smallest seed; drawn by
-``e2gan_bench.report.grids``, as in ``leaderboard.html``) beside the leaderboard. Criteria (issue #7): (a) students
+``e2gan_bench.report.page.grids``, as in ``leaderboard.html``) beside the leaderboard. Criteria (issue #7): (a) students
 visibly learn — on most concepts the best method's test SSIM at least 0.15 above identity's; (b) base-initialised
 methods reach the time-to-quality target significantly sooner than scratch; (c) rank 1 everywhere significantly worse
 than E2GAN's allocation (the fixed rank 4 of the ``e2gan`` recipe; the searched one, ``e2gan-searched``, in the
@@ -25,10 +25,10 @@ import pandas as pd  # noqa: E402
 
 from e2gan_bench.cli.run import _specs, _suite_report  # noqa: E402
 from e2gan_bench.harness.store import ResultsStore  # noqa: E402
-from e2gan_bench.report.effects import identity_gap, quality_at_steps, quality_effect, speed_effect  # noqa: E402
-from e2gan_bench.report.grids import concept_grids, write_grids  # noqa: E402
-from e2gan_bench.report.leaderboard import runs_frame  # noqa: E402
-from e2gan_bench.report.time_to_quality import add_time_to_quality  # noqa: E402
+from e2gan_bench.report.page.grids import concept_grids, write_grids  # noqa: E402
+from e2gan_bench.report.tables.effects import identity_gap, quality_at_steps, quality_effect, speed_effect  # noqa: E402
+from e2gan_bench.report.tables.leaderboard import runs_frame  # noqa: E402
+from e2gan_bench.report.tables.time_to_quality import add_time_to_quality  # noqa: E402
 from e2gan_bench.resources import find_suite  # noqa: E402
 
 #: (a, b): is a better / sooner than b — the paper's effects, where both methods are in the suite

@@ -24,9 +24,9 @@ import pandas as pd  # noqa: E402
 
 from e2gan_bench.config import TargetSpec  # noqa: E402
 from e2gan_bench.harness.store import ResultsStore  # noqa: E402
-from e2gan_bench.report.leaderboard import runs_frame  # noqa: E402
 from e2gan_bench.report.stats import method_median, sooner, t_interval  # noqa: E402
-from e2gan_bench.report.time_to_quality import add_time_to_quality  # noqa: E402
+from e2gan_bench.report.tables.leaderboard import runs_frame  # noqa: E402
+from e2gan_bench.report.tables.time_to_quality import add_time_to_quality  # noqa: E402
 
 CONCEPTS = ("pencil-sketch", "gameboy", "oil-painting", "thermal-camera")
 METHODS = ("e2gan", "e2gan-all-data", "full-finetune", "scratch", "pix2pix")  # e2gan-all-data: 48 px only

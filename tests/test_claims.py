@@ -11,6 +11,7 @@ from conftest import cli, one_error_line
 
 from e2gan_bench.config import TargetSpec
 from e2gan_bench.harness.store import ResultsStore
+from e2gan_bench.keys import content_key
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report.claims import (
     CLAIMS,
@@ -23,7 +24,6 @@ from e2gan_bench.report.claims import (
     to_json,
     to_markdown,
 )
-from e2gan_bench.util import content_key
 
 CONCEPTS = {"pencil-sketch": 120.0, "winter": 95.0, "gameboy": 150.0, "sepia": 80.0, "negative": 110.0,
             "thermal-camera": 130.0}  # concept -> a base FID (six: the concept is the unit)

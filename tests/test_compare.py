@@ -13,15 +13,15 @@ from scipy import stats
 
 from e2gan_bench.errors import UserError
 from e2gan_bench.harness.store import ResultsStore
+from e2gan_bench.keys import content_key
 from e2gan_bench.metrics import all_metrics
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.compare import compare
-from e2gan_bench.report.gates import default_gates, parse_gate, resolve_gates
-from e2gan_bench.report.leaderboard import leaderboard, runs_frame, write_reports
-from e2gan_bench.report.sides import load_side
+from e2gan_bench.report.compare.comparison import compare
+from e2gan_bench.report.compare.gates import default_gates, parse_gate, resolve_gates
+from e2gan_bench.report.compare.sides import load_side
+from e2gan_bench.report.compare.verdict import to_markdown
 from e2gan_bench.report.stats import hierarchical_bootstrap, holm, paired_records, t_interval
-from e2gan_bench.report.verdict import to_markdown
-from e2gan_bench.util import content_key
+from e2gan_bench.report.tables.leaderboard import leaderboard, runs_frame, write_reports
 
 CONCEPTS = ["pencil-sketch", "winter", "gameboy"]
 FEATURES = "resnet18-random-init@random-init:bd30fa36199dda54"

@@ -7,7 +7,7 @@
 * Two ``run`` commands on one output folder finish the suite together without training any run twice.
 * The same suite and seed give identical metrics in two fresh output folders.
 
-The kills use the crash-test hook ``E2GAN_BENCH_FAULT=POINT:N`` (:func:`e2gan_bench.util.fault_point`): the N-th
+The kills use the crash-test hook ``E2GAN_BENCH_FAULT=POINT:N`` (:func:`e2gan_bench.faults.fault_point`): the N-th
 time the process reaches that point it sends itself SIGKILL — no cleanup runs, as with ``kill -9``.
 """
 
@@ -91,7 +91,7 @@ def check_store(out: Path, *, final: bool = False) -> int:
     with closing(sqlite3.connect(out / "results.sqlite")) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         rows = con.execute("SELECT key, record FROM runs").fetchall()
-        claims = con.execute("SELECT count(*) FROM claims").fetchone()[0]
+        leases = con.execute("SELECT count(*) FROM leases").fetchone()[0]
     keys = set()
     for key, text in rows:  # a row is a commit: its folder and its artifact are whole
         rec = RunRecord.model_validate_json(text)
@@ -118,7 +118,7 @@ def check_store(out: Path, *, final: bool = False) -> int:
     if final:
         assert temporaries(out) == [], temporaries(out)
         assert {d.name for d in (out / "runs").iterdir()} == keys  # no folder without its row
-        assert claims == 0
+        assert leases == 0
     return len(rows)
 
 

@@ -17,11 +17,11 @@ import e2gan_bench.data.dataset as dataset_mod
 import e2gan_bench.harness.spec as spec_mod
 import e2gan_bench.metrics.evaluate as evaluate_mod
 import e2gan_bench.resources as resources_mod
+from e2gan_bench.devices import resolve_device
 from e2gan_bench.harness.spec import expand_suite
 from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.metrics.evaluate import plan_evaluation
 from e2gan_bench.resources import Catalog, find_suite
-from e2gan_bench.util import resolve_device
 
 CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a GPU")
 
@@ -175,7 +175,7 @@ def test_reports_never_mix_cpu_and_gpu_numbers(tmp_path):
     """A CPU record and a GPU record of one method: the leaderboard leaves out every metric whose backends differ
     (device-labelled on the GPU; a GPU training cost beside an unlabelled CPU one), and lists both devices."""
     from e2gan_bench.record import RunRecord
-    from e2gan_bench.report.leaderboard import mixed_backends, provenance_lines, runs_frame
+    from e2gan_bench.report.tables.leaderboard import mixed_backends, provenance_lines, runs_frame
 
     cpu = RunRecord(key="a", concept="sepia", method="m", seed=0, psnr=20.0, peak_memory_bytes=1e6,
                     backends={"psnr": "torchmetrics"}, provenance={"device": "cpu"})

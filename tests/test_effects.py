@@ -1,5 +1,5 @@
-"""Effects between methods (report/effects.py) and the one-off vs per-concept cost table (report/amortise.py),
-on hand-made records whose answers are known."""
+"""Effects between methods (report/tables/effects.py) and the one-off vs per-concept cost table
+(report/tables/amortise.py), on hand-made records whose answers are known."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 
 from e2gan_bench.config import TargetSpec
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report import amortise
-from e2gan_bench.report.effects import identity_gap, quality_at_steps, quality_effect, speed_effect
-from e2gan_bench.report.leaderboard import report_frames
+from e2gan_bench.report.tables import amortise
+from e2gan_bench.report.tables.effects import identity_gap, quality_at_steps, quality_effect, speed_effect
+from e2gan_bench.report.tables.leaderboard import report_frames
 
 
 def _rec(method: str, concept: str, seed: int, curve: list[tuple[int, float, float]], **metrics) -> tuple[str, RunRecord]:

@@ -12,7 +12,7 @@ import torch
 from conftest import cli, one_error_line
 
 import e2gan_bench
-from e2gan_bench import util
+from e2gan_bench import keys as keys_module
 from e2gan_bench.config import BaseSpec, Method, load_suite
 from e2gan_bench.data.dataset import DataSettings, build_dataset
 from e2gan_bench.features import extractors
@@ -20,13 +20,13 @@ from e2gan_bench.features.extractors import ExtractorInfo, FeatureExtractor
 from e2gan_bench.harness import spec as spec_module
 from e2gan_bench.harness.spec import expand_suite
 from e2gan_bench.harness.store import ResultsStore
+from e2gan_bench.keys import code_fingerprint, code_version
 from e2gan_bench.models.generators import ARCHS
 from e2gan_bench.models.tensors import generate
 from e2gan_bench.models.text import HashEncoder
 from e2gan_bench.resources import Catalog
 from e2gan_bench.training.artifacts import load_generator, training_summary
 from e2gan_bench.training.methods import run_method
-from e2gan_bench.util import code_fingerprint, code_version
 
 PKG = Path(e2gan_bench.__file__).resolve().parent
 
@@ -93,7 +93,7 @@ def test_docstring_edit_keeps_every_key_code_edit_changes_training_keys(tmp_path
     suite_file.write_text(TINY)
 
     def keys() -> list[tuple[str, str]]:
-        util._code_cache.clear()
+        keys_module._code_cache.clear()
         specs = expand_suite(load_suite(suite_file), Catalog(), str(suite_file), tmp_path / "cache")
         return [(s.train_key, s.key) for s in specs]
 

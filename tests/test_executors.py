@@ -86,7 +86,7 @@ def test_process_workers_record_a_failing_run_and_resume(tmp_path, capsys):
     recs = {m: r for m, r in ResultsStore(out).records()}
     assert recs["boom"].status == "failed" and "non-finite" in recs["boom"].error
     assert recs["pix2pix"].status == "ok" and recs["identity"].status == "ok"
-    check_store(out, final=True)  # no temporaries, no claims left, every row whole
+    check_store(out, final=True)  # no temporaries, no leases left, every row whole
     # resume: the finished runs are skipped, the failed one retried (and fails again)
     assert cli("run", "--suite", suite, "--out", out, "--jobs", "2") == 1
     assert "0 run(s) computed, 2 already in the store, 1 failed" in capsys.readouterr().out

@@ -18,12 +18,12 @@ from conftest import cli
 from PIL import Image
 
 from e2gan_bench.harness.store import ResultsStore
+from e2gan_bench.keys import content_key
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.grids import concept_grids
-from e2gan_bench.report.html_tables import main_table
-from e2gan_bench.report.plots import pareto_figure, pareto_front, use_log
+from e2gan_bench.report.page.grids import concept_grids
+from e2gan_bench.report.page.html_tables import main_table
+from e2gan_bench.report.page.plots import pareto_figure, pareto_front, use_log
 from e2gan_bench.report.stats import Friedman
-from e2gan_bench.util import content_key
 
 CONCEPTS = ["pencil-sketch", "winter"]
 #: method -> (test PSNR offset, stored bytes, train seconds, latency ms); identity costs nothing

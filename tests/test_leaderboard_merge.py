@@ -1,4 +1,4 @@
-"""`e2gan-bench leaderboard STORE… --dest DIR`: one suite's runs merged from several stores (report/merge.py).
+"""`e2gan-bench leaderboard STORE… --dest DIR`: one suite's runs merged from several stores (report/merge/suite.py).
 
 Three tiny stores are made by really running the tiny suite: A (seed 0) and B (seed 1) — the same suite split
 across two stores, as two machines would — and C (seed 1 at another data resolution: another protocol). Copies of
@@ -19,7 +19,7 @@ from conftest import TINY_SUITE, cli, one_error_line, write_suite
 
 from e2gan_bench.cache import host_id
 from e2gan_bench.metrics.provenance import cpu_model, git_commit
-from e2gan_bench.report.merge import ORIGIN_COLUMNS
+from e2gan_bench.report.merge.suite import ORIGIN_COLUMNS
 
 
 def _suite(seeds: str, text: str = TINY_SUITE) -> str:

@@ -23,7 +23,7 @@ from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.metrics import METRICS, all_metrics
 from e2gan_bench.plugins import params_model
 from e2gan_bench.registry import Registry
-from e2gan_bench.report.gates import metric_table
+from e2gan_bench.report.compare.gates import metric_table
 from e2gan_bench.training.base import BASE_SELECTORS
 from e2gan_bench.training.rank_search import RANK_SEARCHES
 from e2gan_bench.training.selection import DATA_SELECTORS
@@ -232,7 +232,7 @@ def test_readme_metric_table_is_generated_from_the_registry(capsys):
 
 
 def test_gate_help_and_defaults_come_from_the_registry():
-    from e2gan_bench.report.gates import default_gates
+    from e2gan_bench.report.compare.gates import default_gates
 
     gated = {m.name for m in all_metrics() if m.gate.gated}
     assert set(default_gates()) == gated and {"psnr", "kid", "stored_bytes"} <= gated

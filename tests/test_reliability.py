@@ -261,7 +261,7 @@ def test_run_folder_without_a_row_is_garbage(tmp_path, monkeypatch, capsys):
     assert cli("report", "--out", out, "--suite", suite, "--dest", tmp_path / "rep") == 0
     assert pd.read_csv(tmp_path / "rep" / "runs.csv").empty  # not a result
     # the cleanup itself removes it (not only the re-run that would overwrite the same key): an orphan of a run no
-    # suite will recompute goes too, while a folder claimed by a running process stays
+    # suite will recompute goes too, while a folder leased by a running process stays
     other = out / "runs" / "0123456789abcdef0123"
     shutil.copytree(out / "runs" / folders[0], other)
     removed = store.clean_staging()
@@ -381,7 +381,7 @@ def test_every_cache_and_registry_is_hermetic():
 def test_store_integrity_after_the_smoke_run(smoke_out):
     with closing(sqlite3.connect(smoke_out / "results.sqlite")) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert con.execute("SELECT count(*) FROM claims").fetchone()[0] == 0  # every claim released
+        assert con.execute("SELECT count(*) FROM leases").fetchone()[0] == 0  # every lease released
     assert temporaries(smoke_out) == []
     runs = pd.read_csv(smoke_out / "reports" / "smoke" / "runs.csv")
     assert (runs["status"] == "ok").all()

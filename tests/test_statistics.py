@@ -13,7 +13,6 @@ from scipy import stats
 
 from e2gan_bench.config import TargetSpec
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.leaderboard import leaderboard, runs_frame
 from e2gan_bench.report.stats import (
     friedman,
     km_median,
@@ -26,7 +25,8 @@ from e2gan_bench.report.stats import (
     units,
 )
 from e2gan_bench.report.stats.gate import REGRESSED, decide, paired_test
-from e2gan_bench.report.time_to_quality import add_time_to_quality, summarise
+from e2gan_bench.report.tables.leaderboard import leaderboard, runs_frame
+from e2gan_bench.report.tables.time_to_quality import add_time_to_quality, summarise
 
 CONCEPTS = [f"c{i}" for i in range(6)]
 SEEDS = (0, 1, 2)
@@ -121,7 +121,7 @@ def _curves(method: str, reach_at: dict[str, int | None], budget: int = 100) -> 
 
 
 def test_fixed_target_does_not_move_when_a_method_is_added(tmp_path, monkeypatch):
-    import e2gan_bench.report.time_to_quality as ttq
+    import e2gan_bench.report.tables.time_to_quality as ttq
 
     monkeypatch.setattr(ttq, "fixed_values", lambda spec: {c: 19.0 for c in CONCEPTS})
     fast = _curves("fast", {c: 10 for c in CONCEPTS})

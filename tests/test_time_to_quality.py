@@ -10,9 +10,9 @@ from conftest import cli, write_suite
 
 from e2gan_bench.config import CurveSpec, TargetSpec
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.leaderboard import format_cell, leaderboard, runs_frame
 from e2gan_bench.report.stats import pairwise, ranks_with_ties
-from e2gan_bench.report.time_to_quality import add_time_to_quality, summarise, targets
+from e2gan_bench.report.tables.leaderboard import format_cell, leaderboard, runs_frame
+from e2gan_bench.report.tables.time_to_quality import add_time_to_quality, summarise, targets
 from e2gan_bench.training.validation import checkpoint_steps
 
 

@@ -12,7 +12,7 @@ from conftest import cli, one_error_line
 
 from e2gan_bench.errors import UserError
 from e2gan_bench.features import weights as W
-from e2gan_bench.util import sha256_file
+from e2gan_bench.keys import sha256_file
 
 
 class _Layers(torch.nn.Module):

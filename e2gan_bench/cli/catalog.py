@@ -131,7 +131,7 @@ def metrics_list(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's metric table.")] = False,
 ) -> None:
     """Every registered metric: direction, stage, default gate and why (built-ins and entry-point plugins)."""
-    from e2gan_bench.report.gates import metric_table
+    from e2gan_bench.report.compare.gates import metric_table
 
     if markdown:
         typer.echo(metric_table())

@@ -27,7 +27,7 @@ def _write(path: Path, text: str, option: str) -> None:
 
 
 def _print(c) -> None:
-    from e2gan_bench.report.verdict import gate_rule_lines, headline, side_line, table_rows
+    from e2gan_bench.report.compare.verdict import gate_rule_lines, headline, side_line, table_rows
 
     style = {"PASS": "bold green", "REGRESSED": "bold red"}.get(c.verdict, "bold yellow")
     console.print(f"[{style}]{escape(headline(c))}[/{style}]")
@@ -81,9 +81,9 @@ def compare(
     """Regression gate: compare CANDIDATE with BASE, paired by (concept, seed), concepts as units; exit 1 when a
     gated metric regressed (significantly worse beyond tolerance), 2 on bad input or when a gated metric cannot be
     compared. A suite with a ``gate:`` section brings its tolerances, level and measured calibration."""
-    from e2gan_bench.report.compare import compare as run_compare
-    from e2gan_bench.report.gates import resolve_gates, suite_gate
-    from e2gan_bench.report.sides import open_side
+    from e2gan_bench.report.compare.comparison import compare as run_compare
+    from e2gan_bench.report.compare.gates import resolve_gates, suite_gate
+    from e2gan_bench.report.compare.sides import open_side
 
     suite_specs, suite_alpha, calibration = suite_gate(suite)
     gates = resolve_gates([*suite_specs, *(gate or [])])  # bad --gate fails before any reading
@@ -96,7 +96,7 @@ def compare(
 def finish(result, markdown: Path | None, json_out: Path | None, field: str = "--gate") -> None:
     """Print the verdict, write it (markdown, JSON) and exit: 1 when a gated metric regressed, 2 (one line) when a
     gated metric cannot be compared."""
-    from e2gan_bench.report.verdict import to_markdown
+    from e2gan_bench.report.compare.verdict import to_markdown
 
     _print(result)
     if markdown is not None:

@@ -42,10 +42,10 @@ def gate(
     from e2gan_bench.harness.executors import make_executor
     from e2gan_bench.harness.runner import run_specs
     from e2gan_bench.harness.store import ResultsStore
-    from e2gan_bench.report.compare import compare as run_compare
-    from e2gan_bench.report.gates import resolve_gates
-    from e2gan_bench.report.sides import Side
-    from e2gan_bench.report.verdict import calibration_text
+    from e2gan_bench.report.compare.comparison import compare as run_compare
+    from e2gan_bench.report.compare.gates import resolve_gates
+    from e2gan_bench.report.compare.sides import Side
+    from e2gan_bench.report.compare.verdict import calibration_text
     if (rank_search is None) == (candidate is None):
         raise UserError("give the candidate as --rank-search NAME or --candidate METHOD (one of them)",
                         field="--candidate")

@@ -1,5 +1,5 @@
 """`leaderboard`: one suite's runs merged from several results stores (e.g. made on different machines) into one
-leaderboard, with where each run came from (report/merge.py)."""
+leaderboard, with where each run came from (report/merge/suite.py)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def leaderboard(
     """Merge one suite's runs from several stores into one leaderboard (the reports of `e2gan-bench report`, plus
     the store, machine and commit of every run). Refuses — one line, nothing written — runs whose protocols
     (stored settings, training keys) or metric backends differ."""
-    from e2gan_bench.report.leaderboard import write_reports
-    from e2gan_bench.report.merge import ORIGIN_COLUMNS, merge_stores
+    from e2gan_bench.report.merge.suite import ORIGIN_COLUMNS, merge_stores
+    from e2gan_bench.report.tables.leaderboard import write_reports
 
     merged = merge_stores(stores, suite)  # every check before anything is written
     title = f"e2gan-bench leaderboard — suite `{merged.suite.name}`, merged from {len(merged.stores)} store(s)"
@@ -39,7 +39,7 @@ def leaderboard(
                   target=merged.suite.target, run_info=info, sources=sources)
     lb = write_reports(merged.pairs, dest, **common)
     if html:
-        from e2gan_bench.report.html_page import write_html_report
+        from e2gan_bench.report.page.html_page import write_html_report
 
         write_html_report(merged.pairs, dest, run_dir=merged.run_dir, **common)
     _print_leaderboard(lb, f"suite {merged.suite.name}, {len(merged.runs)} runs from {len(merged.stores)} store(s)")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def _print_leaderboard(lb: pd.DataFrame, title: str) -> None:
-    from e2gan_bench.report.leaderboard import TERMINAL_COLUMNS, display_rows
+    from e2gan_bench.report.tables.leaderboard import TERMINAL_COLUMNS, display_rows
 
     if lb.empty:
         console.print("no finished runs")
@@ -75,9 +75,9 @@ def _specs(found: tuple[Suite, Path], out: Path, concept_dirs: list[Path] | None
     """The runs of the suite ``found`` (as :func:`e2gan_bench.resources.find_suite` loaded it: each command reads
     its suite file once; ``methods``: instead of the suite's own); ``check``: first stop (one line, exit 2) when an
     input it needs is missing — teacher weights, data, a GPU — before anything is computed or written."""
+    from e2gan_bench.devices import resolve_device
     from e2gan_bench.harness.inputs import binder, check_memory, require_inputs, suite_paths
     from e2gan_bench.harness.spec import expand_suite, suite_with_rank_search
-    from e2gan_bench.util import resolve_device
 
     # before anything is read: a bad --device (or, where runs are computed, cuda without a GPU) is one line; keys and
     # reports need no GPU (need_device=False)
@@ -103,8 +103,8 @@ def _specs(found: tuple[Suite, Path], out: Path, concept_dirs: list[Path] | None
 def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path,
                   html: bool = False) -> tuple[pd.DataFrame, int]:
     from e2gan_bench.harness.store import ResultsStore
-    from e2gan_bench.report.amortise import read_base_meta
-    from e2gan_bench.report.leaderboard import write_reports
+    from e2gan_bench.report.tables.amortise import read_base_meta
+    from e2gan_bench.report.tables.leaderboard import write_reports
 
     store = ResultsStore(out, readonly=True)
     pairs, missing = [], 0
@@ -119,7 +119,7 @@ def _suite_report(suite: Suite, specs: list[RunSpec], out: Path, dest: Path,
     lb = write_reports(pairs, dest, title=title, order=order, base_meta=base_meta, missing=missing,
                        target=suite.target)
     if html:
-        from e2gan_bench.report.html_page import write_html_report
+        from e2gan_bench.report.page.html_page import write_html_report
 
         write_html_report(pairs, dest, title=title, order=order, base_meta=base_meta, missing=missing,
                           target=suite.target, run_dir=store.run_dir)
@@ -203,7 +203,7 @@ def evaluate(
         s, specs = _specs(found, out, concepts_dir, methods_dir, rank_search, device, data_root, teacher_weights)
     else:
         specs, skipped = stored_specs(store)
-        from e2gan_bench.util import resolve_device
+        from e2gan_bench.devices import resolve_device
 
         if device:  # each stored run is evaluated where it was run, unless --device says where
             from dataclasses import replace
@@ -246,7 +246,7 @@ def report(
     """Write leaderboard tables from a results folder."""
     found = find_suite(suite) if suite else None  # answered before torch is imported
     from e2gan_bench.harness.store import ResultsStore
-    from e2gan_bench.report.leaderboard import write_reports
+    from e2gan_bench.report.tables.leaderboard import write_reports
 
     if not (out / "results.sqlite").is_file():
         raise UserError("no results store here (run `e2gan-bench run` first)", field="--out", value=str(out))
@@ -260,7 +260,7 @@ def report(
         pairs, page_title = store.records(), "e2gan-bench leaderboard — all runs"
         lb = write_reports(pairs, dest, title=page_title)
         if html:
-            from e2gan_bench.report.html_page import write_html_report
+            from e2gan_bench.report.page.html_page import write_html_report
 
             write_html_report(pairs, dest, title=page_title, run_dir=store.run_dir)
         title = "all runs"

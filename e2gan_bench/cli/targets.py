@@ -44,7 +44,7 @@ def make(
     from e2gan_bench.harness.executors import make_executor
     from e2gan_bench.harness.runner import run_specs
     from e2gan_bench.harness.store import ResultsStore
-    from e2gan_bench.report.reference_targets import made_stamp, make_targets, to_yaml
+    from e2gan_bench.report.tables.reference_targets import made_stamp, make_targets, to_yaml
 
     name = dest.stem
     if dest.suffix not in (".yaml", ".yml") or not re.match(NAME_PATTERN, name):

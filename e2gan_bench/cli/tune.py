@@ -37,7 +37,7 @@ def tune(
     from e2gan_bench.harness.runner import run_specs
     from e2gan_bench.harness.store import ResultsStore
     from e2gan_bench.harness.tuning import check_disjoint, tuning_methods
-    from e2gan_bench.report.tuning import chosen, markdown, scores, trial_rows, write_method_file
+    from e2gan_bench.report.tables.tuning import chosen, markdown, scores, trial_rows, write_method_file
 
     check_disjoint(s, str(path))
     catalog = open_catalog(concepts_dir, methods_dir)

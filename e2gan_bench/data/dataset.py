@@ -23,7 +23,7 @@ from e2gan_bench.config import Concept, DataOverrides
 from e2gan_bench.data.sources import build_source, make_crops
 from e2gan_bench.data.teachers import Teacher, build_teacher
 from e2gan_bench.errors import ConfigError
-from e2gan_bench.util import canonical_json, code_version, content_key
+from e2gan_bench.keys import canonical_json, code_version, content_key
 
 ARRAYS = ("src_train", "tgt_train", "src_test", "tgt_test", "src_val", "tgt_val")
 

@@ -27,9 +27,9 @@ from e2gan_bench import plugins
 from e2gan_bench.data.ops import apply_ops, validate_ops
 from e2gan_bench.data.sources import IMAGE_SUFFIXES, check_image, load_image
 from e2gan_bench.errors import ConfigError
+from e2gan_bench.keys import sha256_file
 from e2gan_bench.plugins import parse_params
 from e2gan_bench.registry import Registry
-from e2gan_bench.util import sha256_file
 
 
 class Teacher:

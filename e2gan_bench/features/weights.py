@@ -34,7 +34,7 @@ from safetensors import safe_open
 from e2gan_bench.cache import atomic_write_text, default_home
 from e2gan_bench.errors import UserError
 from e2gan_bench.features.known_weights import CLIP_REPOS, IP2P_REPOS, KNOWN, KnownWeights, WeightRef
-from e2gan_bench.util import sha256_file
+from e2gan_bench.keys import sha256_file
 
 # ---------------------------------------------------------------------------------------------- registry file
 

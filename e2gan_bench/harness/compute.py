@@ -15,6 +15,7 @@ from PIL import Image
 
 from e2gan_bench.cache import atomic_write_bytes, atomic_write_text, write_json
 from e2gan_bench.data.dataset import build_dataset
+from e2gan_bench.faults import fault_point
 from e2gan_bench.harness.spec import RunSpec
 from e2gan_bench.harness.store import TRAINING, ResultsStore
 from e2gan_bench.metrics.evaluate import EvaluationPlan, evaluate, sample_grid
@@ -25,7 +26,6 @@ from e2gan_bench.training.artifacts import load_generator, training_summary
 from e2gan_bench.training.base import BaseCheckpoint
 from e2gan_bench.training.methods import run_method
 from e2gan_bench.training.targets import final_value, reference_target
-from e2gan_bench.util import fault_point
 
 
 class ReferenceMissing(RuntimeError):
@@ -56,7 +56,7 @@ def run_one(s: RunSpec, store: ResultsStore, cache_dir: Path, encoder: CachedPro
     ds = build_dataset(s.concept, s.data, cache_dir, file=s.concept_file)
     emb = encoder.encode(s.concept.prompt)
     if not store.has_artifacts(s.train_key):
-        with store.claim(f"train:{s.train_key}"):  # another suite's run may share this training
+        with store.lease(f"train:{s.train_key}"):  # another suite's run may share this training
             if not store.has_artifacts(s.train_key):
                 stop_at = stop_target(s, store)
                 with store.new_artifacts(s.train_key) as staged:

@@ -13,10 +13,10 @@
 follows ``OMP_NUM_THREADS`` and ``torch.set_num_threads``), so N workers share what one local run would have had.
 
 The harness (``runner.run_specs``) decides *what* to compute and keeps the bookkeeping in the driver: it trains the
-base models first, claims each run in the store, hands the run to :meth:`Executor.submit` and, when its future is
+base models first, leases each run in the store, hands the run to :meth:`Executor.submit` and, when its future is
 done, counts it, prints it and records a failure. Workers compute a run end to end — train into the store's
 ``artifacts/``, evaluate, commit the run folder and its database row — in the **same store folder**: the store is
-made for several processes (claims for trainings, atomic renames, the database row as commit point), so a worker
+made for several processes (leases for trainings, atomic renames, the database row as commit point), so a worker
 killed half-way leaves only what any killed process leaves, and the next ``run`` resumes. On a Ray cluster of
 several machines the output folder must therefore be one shared folder, at the same path on every node, on a
 filesystem whose locks SQLite can use.
@@ -76,7 +76,7 @@ class Executor:
     """Computes submitted runs. ``slots``: how many may be in flight at once (the driver submits no more).
 
     Used as a context manager around the submissions: entering starts the workers, leaving stops them — on an error,
-    pending runs are cancelled and running ones finish or are stopped before the driver releases their claims."""
+    pending runs are cancelled and running ones finish or are stopped before the driver releases their leases."""
 
     name = "local"
     slots = 1
@@ -260,7 +260,7 @@ class RayExecutor(Executor):
     def __exit__(self, *exc: object) -> None:
         if not self._started:
             return
-        for ref in list(self._refs):  # on an error: stop what still runs before the driver releases the claims
+        for ref in list(self._refs):  # on an error: stop what still runs before the driver releases the leases
             try:
                 self.ray.cancel(ref, force=True)
             except Exception:  # noqa: BLE001 - finished meanwhile

@@ -24,10 +24,10 @@ from typing import Any
 from e2gan_bench.config import ComponentSpec, Concept, Suite, SuitePaths
 from e2gan_bench.data.sources import IMAGE_SUFFIXES
 from e2gan_bench.data.teachers import DiffusersTeacher, find_ip2p_folder
+from e2gan_bench.devices import cuda_unavailable_reason
 from e2gan_bench.errors import UserError
 from e2gan_bench.features import weights as W
 from e2gan_bench.resources import Catalog
-from e2gan_bench.util import cuda_unavailable_reason
 
 #: the weights-registry name of the InstructPix2Pix teacher
 TEACHER_WEIGHTS = "instruct-pix2pix"

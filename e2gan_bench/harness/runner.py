@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from e2gan_bench.cache import write_json
 from e2gan_bench.errors import CheckpointError, UserError
+from e2gan_bench.faults import fault_point
 from e2gan_bench.harness.compute import run_one
 from e2gan_bench.harness.executors import Executor, LocalExecutor
 from e2gan_bench.harness.spec import RunSpec
@@ -33,7 +34,6 @@ from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
 from e2gan_bench.record import RunRecord
 from e2gan_bench.training.base import BaseCheckpoint, load_base, load_or_train_base
 from e2gan_bench.training.trainer import TrainingDiverged
-from e2gan_bench.util import fault_point
 
 
 def _progress(console: Console) -> Progress:
@@ -90,13 +90,13 @@ def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, consol
     """Bring every spec's record up to date. ``train=False`` (``evaluate``): never train, count runs without an
     artifact as untrained. ``force``: evaluate again even when the stored evaluation is current.
 
-    Other processes may work on the same store: each run is claimed before it is computed (a run another process
+    Other processes may work on the same store: each run is leased before it is computed (a run another process
     holds is put back and looked at again later, when it is usually finished), so no run is computed twice. A run
     that fails (a diverged training, a bug) is stored as a ``failed`` record with its reason, and the suite goes
     on; running again retries it.
 
     ``executor`` (default: :class:`LocalExecutor`, in this process) computes the runs; the base models are trained
-    first, here, and the bookkeeping (claims, counts, failed records, progress) stays in this process
+    first, here, and the bookkeeping (leases, counts, failed records, progress) stays in this process
     (``harness/executors.py``)."""
     store.clean_staging()
     plans = _Plans()
@@ -128,7 +128,7 @@ def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, consol
         ex.use_gpus = any(s.device != "cpu" for s in todo)
         compute = functools.partial(_compute, ctx=_Context(store, encoder, plans, bases)) if ex.in_process else _compute
         queue, waiting = deque(todo), []
-        running: dict[Future, tuple[RunSpec, TaskID, bool]] = {}  # submitted runs, under this process's claim
+        running: dict[Future, tuple[RunSpec, TaskID, bool]] = {}  # submitted runs, under this process's lease
         try:
             with ex:
                 if not ex.in_process:
@@ -144,7 +144,7 @@ def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, consol
                         if _reference_pending(s, store, queue, waiting, running):
                             waiting.append(s)
                             continue
-                        if not store.try_claim(f"run:{s.key}"):
+                        if not store.try_lease(f"run:{s.key}"):
                             waiting.append(s)
                             continue
                         submitted = False
@@ -184,7 +184,7 @@ def run_specs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, consol
 
 def _reference_pending(s: RunSpec, store: ResultsStore, queue: deque, waiting: list, running: dict) -> bool:
     """An early-stopped run whose reference run's training is not stored yet but is still to come (queued, waiting
-    or running here, or claimed by another process): it waits. A reference that is nowhere (it failed) does not
+    or running here, or leased by another process): it waits. A reference that is nowhere (it failed) does not
     hold the run back: the run fails, saying why (:func:`e2gan_bench.harness.compute.stop_target`)."""
     if s.stop is None or "reference_train_key" not in s.stop or store.has_artifacts(s.stop["reference_train_key"]):
         return False
@@ -258,7 +258,7 @@ def _fault_step(i: int) -> None:
 
 def _submit(ex: Executor, compute: Callable, s: RunSpec, store: ResultsStore, cache_dir: Path, progress: Progress,
             fail_fast: bool) -> tuple[Future, TaskID, bool]:
-    """Hand one claimed run to the executor, with a progress line (per step in this process, running elsewhere)."""
+    """Hand one leased run to the executor, with a progress line (per step in this process, running elsewhere)."""
     trained = store.has_artifacts(s.train_key)
     steps = 1 if trained else max(1, s.method.budget.steps)
     label = ("evaluate " if trained else "") + s.label
@@ -335,7 +335,7 @@ def _bases(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, encoder: 
             raise CheckpointError("the base model these runs were trained from is not stored; `e2gan-bench run` "
                                   "the suite to rebuild it", file=str(cache_dir / "base" / s.base_key))
         if found is None:
-            with store.claim(f"base:{s.base_key}"):
+            with store.lease(f"base:{s.base_key}"):
                 found = load_base(cache_dir, s.base_key)  # another process may have trained it meanwhile
                 if found is None:
                     plan = s.base

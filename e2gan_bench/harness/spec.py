@@ -13,7 +13,7 @@ besides its own training randomness. Seed 0 is exactly the protocol of a single-
   parameters, metric backends with their weights hashes, and metric code. A record whose evaluation key is
   out of date is re-evaluated from its stored artifact; it is never retrained.
 
-Code enters keys as :func:`e2gan_bench.util.code_version` fingerprints, which ignore docstrings, comments and
+Code enters keys as :func:`e2gan_bench.keys.code_version` fingerprints, which ignore docstrings, comments and
 formatting: such edits keep every stored result.
 """
 
@@ -38,7 +38,9 @@ from e2gan_bench.config import (
     Suite,
 )
 from e2gan_bench.data.dataset import DataSettings, dataset_key
+from e2gan_bench.devices import resolve_device
 from e2gan_bench.errors import ConfigError
+from e2gan_bench.keys import code_version, content_key
 from e2gan_bench.metrics.evaluate import metrics_for
 from e2gan_bench.models.generators import ARCHS
 from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
@@ -49,7 +51,6 @@ from e2gan_bench.training.rank_search import RANK_SEARCHES
 from e2gan_bench.training.selection import DATA_SELECTORS
 from e2gan_bench.training.targets import check_fixed, fixed_values
 from e2gan_bench.training.trainables import TRAINABLES
-from e2gan_bench.util import code_version, content_key, resolve_device
 from e2gan_bench.yamlio import deep_merge, validate
 
 #: default model sizes when a suite does not set them (CPU-sized)

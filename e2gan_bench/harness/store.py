@@ -16,11 +16,12 @@ Commit order — nothing that looks complete is ever half-written:
   then leaves the row's folder beside it under a temporary name, and the next :meth:`ResultsStore.clean_staging`
   (every command that opens the store to compute) renames it back before anything else.
 
-Several processes may share one store: each run, training and base model is **claimed** (table ``claims``: owner
+Several processes may share one store: each run, training and base model is **leased** (table ``leases``: owner
 process and host, heartbeat) before it is computed, so two ``run`` commands on one folder split the work and never
-compute the same thing twice. A claim of a process that is gone (same host: its pid no longer runs; another host:
+compute the same thing twice. A lease of a process that is gone (same host: its pid no longer runs; another host:
 no heartbeat for :data:`STALE_SECONDS`) is taken over. Temporaries name their owner, and cleaning removes only
-those of processes that are gone.
+those of processes that are gone. (Stores written before leases were so named hold a ``claims`` table instead: leases
+are transient, so it is simply left unused.)
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ from e2gan_bench.cache import (
     temp_dir_for,
 )
 from e2gan_bench.errors import CheckpointError, UserError
+from e2gan_bench.faults import fault_point
 from e2gan_bench.record import RunRecord
-from e2gan_bench.util import fault_point
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS suite_runs (
     method TEXT NOT NULL,
     PRIMARY KEY (suite, key, method)
 );
-CREATE TABLE IF NOT EXISTS claims (
+CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     pid INTEGER NOT NULL,
@@ -81,11 +82,11 @@ CREATE TABLE IF NOT EXISTS claims (
 
 TRAINING = "training.json"
 
-#: A claim of another machine without a heartbeat for this long is taken over.
+#: A lease of another machine without a heartbeat for this long is taken over.
 STALE_SECONDS = 600.0
-#: How often a process refreshes the heartbeat of the claims it holds.
+#: How often a process refreshes the heartbeat of the leases it holds.
 HEARTBEAT_SECONDS = 20.0
-#: How long to wait between two looks at a claim another process holds.
+#: How long to wait between two looks at a lease another process holds.
 POLL_SECONDS = 1.0
 
 
@@ -244,10 +245,10 @@ class ResultsStore:
     def clean_staging(self) -> list[Path]:
         """Remove what interrupted processes left: their temporaries (never those of a process still running), and
         run folders without a database row (a process stopped between the rename and the insert) that no running
-        process has claimed. Returns what was removed. First, a run folder moved away by a re-evaluation that was
+        process holds a lease on. Returns what was removed. First, a run folder moved away by a re-evaluation that was
         killed before the new one took its place is put back (:meth:`_restore_moved_away`)."""
         self._restore_moved_away()
-        self._drop_dead_claims()
+        self._drop_dead_leases()
         removed = remove_temporaries(self.root / "runs") + remove_temporaries(self.root / "artifacts")
         removed += remove_temporaries(self.root, recursive=True, legacy=False)
         runs = self.root / "runs"
@@ -261,15 +262,15 @@ class ResultsStore:
                     removed.append(d)
         return removed
 
-    def _drop_dead_claims(self) -> int:
-        """Delete the claims of processes that are gone (a killed process cannot release its own; a later command
+    def _drop_dead_leases(self) -> int:
+        """Delete the leases of processes that are gone (a killed process cannot release its own; a later command
         that never needs the same name would otherwise leave the row forever). Returns how many."""
         with closing(self._connect()) as con:
-            rows = con.execute("SELECT name, owner, pid, host, started, heartbeat FROM claims").fetchall()
+            rows = con.execute("SELECT name, owner, pid, host, started, heartbeat FROM leases").fetchall()
         dead = [(name, owner) for name, owner, *rest in rows if not self._owner_alive(*rest)]
         if dead:
             with closing(self._connect()) as con, con:
-                con.executemany("DELETE FROM claims WHERE name = ? AND owner = ?", dead)
+                con.executemany("DELETE FROM leases WHERE name = ? AND owner = ?", dead)
         return len(dead)
 
     def _restore_moved_away(self) -> list[Path]:
@@ -299,7 +300,7 @@ class ResultsStore:
                     break
         return restored
 
-    # ------------------------------------------------------------------------------------------ claims
+    # ------------------------------------------------------------------------------------------ leases
 
     def _owner_alive(self, pid: int, host: str, started: float, heartbeat: float) -> bool:
         if host != host_id():
@@ -307,29 +308,29 @@ class ResultsStore:
         return pid_alive(pid, since=started)
 
     def holder(self, name: str) -> str | None:
-        """The live owner (``pid-host``) of claim ``name``, or ``None`` when it is free (or held by a process that
+        """The live owner (``pid-host``) of lease ``name``, or ``None`` when it is free (or held by a process that
         is gone)."""
         with closing(self._connect()) as con:
-            row = con.execute("SELECT owner, pid, host, started, heartbeat FROM claims WHERE name = ?",
+            row = con.execute("SELECT owner, pid, host, started, heartbeat FROM leases WHERE name = ?",
                               (name,)).fetchone()
         if row is None or not self._owner_alive(*row[1:]):
             return None
         return row[0]
 
-    def try_claim(self, name: str) -> bool:
-        """Claim ``name`` for this process unless a live process holds it (a dead owner's claim is taken over)."""
+    def try_lease(self, name: str) -> bool:
+        """Take lease ``name`` for this process unless a live process holds it (a dead owner's lease is taken over)."""
         me = owner_tag()
         now = time.time()
         with closing(self._connect()) as con:
             con.isolation_level = None
             con.execute("BEGIN IMMEDIATE")
             try:
-                row = con.execute("SELECT owner, pid, host, started, heartbeat FROM claims WHERE name = ?",
+                row = con.execute("SELECT owner, pid, host, started, heartbeat FROM leases WHERE name = ?",
                                   (name,)).fetchone()
                 if row is not None and row[0] != me and self._owner_alive(*row[1:]):
                     con.execute("ROLLBACK")
                     return False
-                con.execute("INSERT OR REPLACE INTO claims(name, owner, pid, host, started, heartbeat) "
+                con.execute("INSERT OR REPLACE INTO leases(name, owner, pid, host, started, heartbeat) "
                             "VALUES (?,?,?,?,?,?)", (name, me, os.getpid(), host_id(), _process_started(), now))
                 con.execute("COMMIT")
             except BaseException:
@@ -342,9 +343,9 @@ class ResultsStore:
         return True
 
     def held_elsewhere(self, name: str) -> bool:
-        """Whether a live process other than this one holds claim ``name``."""
+        """Whether a live process other than this one holds lease ``name``."""
         with closing(self._connect()) as con:
-            row = con.execute("SELECT owner, pid, host, started, heartbeat FROM claims WHERE name = ?",
+            row = con.execute("SELECT owner, pid, host, started, heartbeat FROM leases WHERE name = ?",
                               (name,)).fetchone()
         return row is not None and row[0] != owner_tag() and self._owner_alive(*row[1:])
 
@@ -355,12 +356,12 @@ class ResultsStore:
                 self._beat[1].set()
                 self._beat = None
         with closing(self._connect()) as con, con:
-            con.execute("DELETE FROM claims WHERE name = ? AND owner = ?", (name, owner_tag()))
+            con.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner_tag()))
 
     @contextmanager
-    def claim(self, name: str) -> Iterator[None]:
-        """Hold claim ``name`` for the block, waiting while another live process holds it."""
-        while not self.try_claim(name):
+    def lease(self, name: str) -> Iterator[None]:
+        """Hold lease ``name`` for the block, waiting while another live process holds it."""
+        while not self.try_lease(name):
             time.sleep(POLL_SECONDS)
         try:
             yield
@@ -372,12 +373,12 @@ class ResultsStore:
             if self._beat is not None:
                 return
             stop = threading.Event()
-            thread = threading.Thread(target=self._heartbeat, args=(stop,), name="e2gan-bench-claims", daemon=True)
+            thread = threading.Thread(target=self._heartbeat, args=(stop,), name="e2gan-bench-leases", daemon=True)
             self._beat = (thread, stop)
         thread.start()
 
     def _heartbeat(self, stop: threading.Event) -> None:
-        """Refresh the heartbeat of the claims this process holds (what tells other hosts it is alive)."""
+        """Refresh the heartbeat of the leases this process holds (what tells other hosts it is alive)."""
         while not stop.wait(HEARTBEAT_SECONDS):
             with self._lock:
                 held = sorted(self._held)
@@ -385,7 +386,7 @@ class ResultsStore:
                 continue
             try:
                 with closing(self._connect()) as con, con:
-                    con.executemany("UPDATE claims SET heartbeat = ? WHERE name = ? AND owner = ?",
+                    con.executemany("UPDATE leases SET heartbeat = ? WHERE name = ? AND owner = ?",
                                     [(time.time(), n, owner_tag()) for n in held])
             except sqlite3.Error:  # a busy database: the next beat will do
                 continue

@@ -1,11 +1,11 @@
-"""Metrics: every number a run reports, one registered object each (:mod:`.base`, built-ins in :mod:`.builtin`).
+"""Metrics: every number a run reports, one registered object each (:mod:`.contract`, built-ins in :mod:`.builtin`).
 
 Importing the package registers the built-in metrics; plugins come from the entry-point group
 ``e2gan_bench.metric`` or are registered with :func:`register_metric`.
 """
 
 from e2gan_bench.metrics import builtin as _builtin  # noqa: F401  (registers the built-in metrics)
-from e2gan_bench.metrics.base import (
+from e2gan_bench.metrics.contract import (
     METRICS,
     Backend,
     EvalContext,

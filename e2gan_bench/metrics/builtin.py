@@ -1,5 +1,5 @@
 """The built-in metrics, in report order. Each class is the whole definition of its metric (see
-:mod:`e2gan_bench.metrics.base`); the default gates were reasoned for the noise of the CPU suites (48 test images
+:mod:`e2gan_bench.metrics.contract`); the default gates were reasoned for the noise of the CPU suites (48 test images
 per concept, one or a few seeds) and are not yet calibrated on a multi-seed run: recalibrate them once the
 seed-to-seed spread has been measured."""
 
@@ -14,7 +14,7 @@ import numpy as np
 from e2gan_bench.cache import DiskCache, json_text, read_json
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.errors import UserError
-from e2gan_bench.metrics.base import Backend, EvalContext, Metric, MetricUnavailable, Tolerance, register_metric
+from e2gan_bench.metrics.contract import Backend, EvalContext, Metric, MetricUnavailable, Tolerance, register_metric
 
 if TYPE_CHECKING:
     from e2gan_bench.features import weights

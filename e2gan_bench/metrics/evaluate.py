@@ -15,12 +15,12 @@ import numpy as np
 from e2gan_bench.config import EvalSpec
 from e2gan_bench.data.dataset import PairedDataset
 from e2gan_bench.errors import ConfigError
-from e2gan_bench.metrics.base import Backend, EvalContext, Metric, MetricUnavailable, all_metrics, image_mean
+from e2gan_bench.keys import code_version, content_key
+from e2gan_bench.metrics.contract import Backend, EvalContext, Metric, MetricUnavailable, all_metrics, image_mean
 from e2gan_bench.models.generators import Generator
 from e2gan_bench.models.tensors import generate
 from e2gan_bench.models.text import PromptEmbedding
 from e2gan_bench.plugins import parse_params
-from e2gan_bench.util import code_version, content_key
 
 #: The code an evaluation's numbers depend on (beyond the generator, which the training key covers).
 EVAL_CODE = ("metrics", "features", "models/tensors")

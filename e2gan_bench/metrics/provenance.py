@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from e2gan_bench.cache import host_id
-from e2gan_bench.util import device_info
+from e2gan_bench.devices import device_info
 
 PACKAGES = ("e2gan-bench", "torch", "torchvision", "peft", "clean-fid", "torchmetrics", "lpips", "onnxruntime",
             "sentence-transformers", "numpy", "scikit-image")
@@ -55,7 +55,7 @@ def cpu_model() -> str:
 @functools.lru_cache(maxsize=4)
 def environment(device: str = "cpu") -> dict[str, Any]:
     """Versions, commit, machine and threads, and the device the numbers were computed on (``device``; on a GPU
-    its name and the CUDA version torch was built with, :func:`e2gan_bench.util.device_info`)."""
+    its name and the CUDA version torch was built with, :func:`e2gan_bench.devices.device_info`)."""
     return {
         "versions": {p: _version(p) for p in PACKAGES if _version(p)},
         "git": git_commit(),

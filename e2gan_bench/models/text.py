@@ -24,8 +24,8 @@ from safetensors.torch import save as safetensors_bytes
 
 from e2gan_bench.cache import DiskCache
 from e2gan_bench.errors import UserError
+from e2gan_bench.keys import content_key, sha256_file
 from e2gan_bench.registry import Registry
-from e2gan_bench.util import content_key, sha256_file
 
 MAX_TOKENS = 16
 TEXT_DIM = 384

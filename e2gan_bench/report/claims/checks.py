@@ -4,10 +4,10 @@ verdict, the numbers that decided it, and the metrics it read (whose backends th
 Three kinds, all paired over the (concept, seed) units both methods ran, on finished runs only:
 
 * :class:`Ordering` — "A is better than B" (or "A ≈ B") on quality: the mean paired difference and its 95 %
-  Student-t interval (:func:`e2gan_bench.report.effects.quality_effect`). The first metric of ``metrics`` that both
-  methods measured with one backend decides; the others are reported.
+  Student-t interval (:func:`e2gan_bench.report.tables.effects.quality_effect`). The first metric of ``metrics``
+  that both methods measured with one backend decides; the others are reported.
 * :class:`NonInferior` — "A is about as good as B": A is not worse than B by more than the metric's default
-  regression-gate tolerance (:func:`e2gan_bench.report.gates.default_gates`), judged on the interval.
+  regression-gate tolerance (:func:`e2gan_bench.report.compare.gates.default_gates`), judged on the interval.
 * :class:`Ratio` — a cost ratio ``median(num) / median(den)`` over runs; its direction decides, the paired
   per-unit ratios give a 95 % interval (geometric mean; a noisy wall clock can make a ratio > 1 inconclusive),
   and the magnitude is set beside the paper's.
@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from e2gan_bench.metrics import metric as metric_def
-from e2gan_bench.report.effects import quality_effect
-from e2gan_bench.report.gates import default_gates
+from e2gan_bench.report.compare.gates import default_gates
 from e2gan_bench.report.stats import sooner, t_interval, units
 from e2gan_bench.report.stats.comparable import mixed_backends
+from e2gan_bench.report.tables.effects import quality_effect
 
 #: Counts that do not vary between runs of one method at one size (a ratio of them is exact).
 DETERMINISTIC = ("train_flops", "trainable_params", "stored_bytes", "peak_memory_bytes")

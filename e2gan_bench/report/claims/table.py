@@ -20,10 +20,10 @@ from e2gan_bench.errors import UserError
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report.claims.checks import NOT_MEASURED, LatencyFiles, Outcome, methods_with_runs, worst
 from e2gan_bench.report.claims.paper import CLAIMS, PAPER, VERDICTS, Check, Claim
-from e2gan_bench.report.leaderboard import runs_frame
 from e2gan_bench.report.stats import counts
 from e2gan_bench.report.stores import latest, locate_store, read_records, store_suites
-from e2gan_bench.report.time_to_quality import add_time_to_quality
+from e2gan_bench.report.tables.leaderboard import runs_frame
+from e2gan_bench.report.tables.time_to_quality import add_time_to_quality
 from e2gan_bench.resources import builtin_dir, suite_names
 from e2gan_bench.training.targets import fixed_values
 

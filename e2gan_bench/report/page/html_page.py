@@ -1,7 +1,7 @@
 """``leaderboard.html``: the leaderboard as one self-contained page, and ``leaderboard.json`` with what its tables
 show.
 
-The page leads with the main leaderboard table (report/html_tables.py: per method its rank, quality with 95 %
+The page leads with the main leaderboard table (report/page/html_tables.py: per method its rank, quality with 95 %
 intervals, cost per concept and time to target, under a two-level header that fits the page), then the failed runs,
 a method × concept table of test PSNR and SSIM, per concept an image grid (source, teacher, each method's student on
 the same test images), the validation curves, the Pareto plots, the full leaderboard (every column of
@@ -30,11 +30,12 @@ from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.config import TargetSpec
 from e2gan_bench.metrics import metric as metric_def
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report import amortise
-from e2gan_bench.report.effects import val_curve_means
-from e2gan_bench.report.grids import ConceptGrid, concept_grids, png_bytes, write_grids
-from e2gan_bench.report.html_tables import breakable, full_table_html, main_table, main_table_html
-from e2gan_bench.report.leaderboard import (
+from e2gan_bench.report.page.grids import ConceptGrid, concept_grids, png_bytes, write_grids
+from e2gan_bench.report.page.html_tables import breakable, full_table_html, main_table, main_table_html
+from e2gan_bench.report.page.plots import Plot, plot_pareto, plot_val_curves
+from e2gan_bench.report.tables import amortise
+from e2gan_bench.report.tables.effects import val_curve_means
+from e2gan_bench.report.tables.leaderboard import (
     display_rows,
     format_cell,
     intro,
@@ -42,7 +43,6 @@ from e2gan_bench.report.leaderboard import (
     provenance_lines,
     report_frames,
 )
-from e2gan_bench.report.plots import Plot, plot_pareto, plot_val_curves
 
 #: The per-concept tables: metric -> caption.
 PER_CONCEPT = {"psnr": "test PSNR vs teacher (dB)", "ssim": "test SSIM vs teacher"}

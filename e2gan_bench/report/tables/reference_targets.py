@@ -84,6 +84,6 @@ def made_stamp(command: str, provenance: dict[str, Any]) -> dict[str, str]:
 def to_yaml(tf: TargetFile) -> str:
     import yaml
 
-    head = ("# Fixed time-to-target values, made by `e2gan-bench targets make` (report/reference_targets.py).\n"
+    head = ("# Fixed time-to-target values, made by `e2gan-bench targets make` (report/tables/reference_targets.py).\n"
             "# Do not edit by hand: make a new version from the reference protocol instead.\n")
     return head + yaml.safe_dump(tf.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=110)

@@ -164,7 +164,7 @@ def plot_pareto(lb: pd.DataFrame, folder: Path, methods: list[str] | None = None
 def plot_val_curves(means: pd.DataFrame, folder: Path, metric: str = "psnr",
                     methods: list[str] | None = None) -> list[Plot]:
     """Mean validation ``metric`` per method against train seconds and against FLOPs (one line per method), from
-    :func:`~e2gan_bench.report.effects.val_curve_means`; ``val_<metric>_<x>.png`` in ``folder``."""
+    :func:`~e2gan_bench.report.tables.effects.val_curve_means`; ``val_<metric>_<x>.png`` in ``folder``."""
     if means.empty:
         return []
     plt = _pyplot()

@@ -1,9 +1,10 @@
 """Effects between methods, from a suite's runs: is A better than B, does A reach the target sooner, how far
 above doing nothing do the students get, and how quality grows with steps.
 
-Statistics come from :mod:`.stats`: quality is paired over the (concept, seed) runs both methods have, averaged
-within concepts, and tested over concepts (mean difference, 95 % t interval, hierarchical bootstrap beside it);
-time to target treats "not reached" as censored (Kaplan–Meier medians, a sign test stratified by concept).
+Statistics come from :mod:`e2gan_bench.report.stats`: quality is paired over the (concept, seed) runs both
+methods have, averaged within concepts, and tested over concepts (mean difference, 95 % t interval, hierarchical
+bootstrap beside it); time to target treats "not reached" as censored (Kaplan–Meier medians, a sign test stratified
+by concept).
 """
 
 from __future__ import annotations

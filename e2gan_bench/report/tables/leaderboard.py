@@ -14,11 +14,11 @@ from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.config import TargetSpec
 from e2gan_bench.metrics import all_metrics, directions, format_number, metric
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report import amortise
-from e2gan_bench.report.plots import pareto_figure
-from e2gan_bench.report.sides import DETAIL_COLUMNS
+from e2gan_bench.report.compare.sides import DETAIL_COLUMNS
+from e2gan_bench.report.page.plots import pareto_figure
 from e2gan_bench.report.stats import comparable, friedman, pairwise, ranks_with_ties, t_interval, units
-from e2gan_bench.report.time_to_quality import add_time_to_quality, describe, summarise
+from e2gan_bench.report.tables import amortise
+from e2gan_bench.report.tables.time_to_quality import add_time_to_quality, describe, summarise
 
 #: Metrics whose leaderboard mean gets a 95% interval over (concept, seed) units and a rank with ties.
 CI_METRICS = ("psnr", "ssim", "lpips", "kid")
@@ -308,6 +308,6 @@ def legend_lines(lb: pd.DataFrame, target: TargetSpec) -> list[str]:
 
 def plot_tradeoffs(lb: pd.DataFrame, dest: Path, title: str) -> Path | None:
     """Quality vs cost per method: test PSNR against stored bytes per concept and training seconds
-    (``tradeoffs.png``; report/plots.py: log axes where the costs span decades, a legend, zero costs noted)."""
+    (``tradeoffs.png``; report/page/plots.py: log axes where the costs span decades, a legend, zero costs noted)."""
     plot = pareto_figure(lb, ["stored_bytes", "train_seconds"], Path(dest) / "tradeoffs.png", title)
     return None if plot is None else plot.path

@@ -3,16 +3,16 @@
 One method is taken from each side (:mod:`.sides`) and its runs are paired by (concept, seed); failed runs and
 runs without a counterpart are listed as unmatched and left out.
 
-Per metric measured on both sides, the paired differences ``candidate - base`` are averaged within each concept
-and **the concepts are the units** (:mod:`.stats.units`; with one concept, its seeds, labelled so): the mean
-difference, a two-sided Student-t interval over the units, a hierarchical bootstrap interval (concepts, then
-seeds) and a one-sided test of "candidate worse". The relative change is ``mean(d) / mean(|base|)``. A metric
+Per metric measured on both sides, the paired differences ``candidate - base`` are averaged within each concept and
+**the concepts are the units** (:mod:`e2gan_bench.report.stats.units`; with one concept, its seeds, labelled so):
+the mean difference, a two-sided Student-t interval over the units, a hierarchical bootstrap interval (concepts,
+then seeds) and a one-sided test of "candidate worse". The relative change is ``mean(d) / mean(|base|)``. A metric
 whose backend differs between the sides (see ``RunRecord.backends``) is *not comparable*; one measured on one side
 only, or on neither, is *not measured* — never confused with a regression.
 
-Gate rule (:mod:`.stats.gate`): a gated metric **regresses** when its mean worsening exceeds the tolerance and the
-one-sided test is significant at ``alpha`` after a Holm correction across the gated metrics with run-to-run noise
-(deterministic counts are exact and decide alone); worse than the tolerance but not significant is
+Gate rule (:mod:`e2gan_bench.report.stats.gate`): a gated metric **regresses** when its mean worsening exceeds the
+tolerance and the one-sided test is significant at ``alpha`` after a Holm correction across the gated metrics with
+run-to-run noise (deterministic counts are exact and decide alone); worse than the tolerance but not significant is
 *inconclusive* and does not fail. The tolerances are the metrics' defaults, a suite's ``gate:`` overrides, then
 ``--gate`` options.
 
@@ -32,8 +32,8 @@ import numpy as np
 from e2gan_bench.errors import UserError
 from e2gan_bench.metrics import Metric, all_metrics
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.gates import Gate, resolve_gates
-from e2gan_bench.report.sides import Side, as_side
+from e2gan_bench.report.compare.gates import Gate, resolve_gates
+from e2gan_bench.report.compare.sides import Side, as_side
 from e2gan_bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_records
 from e2gan_bench.report.stats.gate import GATE_ALPHA, REGRESSED, decide, paired_test
 

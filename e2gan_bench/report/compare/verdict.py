@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from e2gan_bench.metrics import all_metrics, format_number
-from e2gan_bench.report.compare import RULE, Comparison, MetricResult
-from e2gan_bench.report.gates import default_gates
-from e2gan_bench.report.sides import Side
+from e2gan_bench.report.compare.comparison import RULE, Comparison, MetricResult
+from e2gan_bench.report.compare.gates import default_gates
+from e2gan_bench.report.compare.sides import Side
 from e2gan_bench.report.stats import BOOTSTRAP_SEED
 
 

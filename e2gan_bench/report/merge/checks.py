@@ -1,4 +1,4 @@
-"""The checks of a merge (:mod:`.merge`): that runs from several stores follow one protocol and one backend per
+"""The checks of a merge (:mod:`.suite`): that runs from several stores follow one protocol and one backend per
 metric, and how two copies of the same run compare. Each refusal is one line naming the store (or the run's
 ``config.json``), the field and the two values."""
 
@@ -13,7 +13,7 @@ from e2gan_bench.config import METHOD_LABELS
 from e2gan_bench.errors import UserError
 from e2gan_bench.metrics import all_metrics, format_number
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.gates import default_gates
+from e2gan_bench.report.compare.gates import default_gates
 
 #: config.json fields that name a run rather than how it was made (``concept_file`` is a path on its machine).
 IDENTITY_FIELDS = ("suite", "seed", "key", "train_key", "concept_file")

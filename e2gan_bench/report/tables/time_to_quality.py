@@ -16,7 +16,7 @@ and train seconds there (rank-search cost included) are ``steps_to_target``, ``f
 the curve's, so these are upper bounds at the checkpoint spacing (``checkpoint_before``: the checkpoint before it,
 the resolution), never interpolated. A run that never gets there is **censored** at what it spent
 (``steps_spent``, ``flops_spent``, ``seconds_spent``: its last checkpoint): ``reached = False``, and medians and
-tests treat it as censored (:mod:`.stats.censored`), never as a made-up time.
+tests treat it as censored (:mod:`e2gan_bench.report.stats.censored`), never as a made-up time.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def time_to_target(r: RunRecord, target: float | None, metric: str) -> dict[str,
 
 
 def add_time_to_quality(df: pd.DataFrame, pairs: list[tuple[str, RunRecord]], spec: TargetSpec) -> pd.DataFrame:
-    """runs.csv rows (``df`` from :func:`~e2gan_bench.report.leaderboard.runs_frame`) with the time-to-target
+    """runs.csv rows (``df`` from :func:`~e2gan_bench.report.tables.leaderboard.runs_frame`) with the time-to-target
     columns added, matched by run key."""
     tg = targets(pairs, spec)
     by_key = {r.key: time_to_target(r, tg.get((r.concept, r.seed)), spec.metric) for _, r in pairs}

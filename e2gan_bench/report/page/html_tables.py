@@ -6,7 +6,7 @@
 * The **full leaderboard**, lower on the page: every column of ``leaderboard.md`` (``display_rows``), so nothing
   the main table leaves out is lost.
 
-Cells are formatted by ``report.leaderboard.format_cell``, as in ``leaderboard.md``.
+Cells are formatted by ``report.tables.leaderboard.format_cell``, as in ``leaderboard.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from e2gan_bench.metrics import format_number, metric
-from e2gan_bench.report.leaderboard import RANK_METRIC, display_rows, format_cell
+from e2gan_bench.report.tables.leaderboard import RANK_METRIC, display_rows, format_cell
 
 RANK, MEAN_RANK = f"rank_{RANK_METRIC}", f"mean_rank_{RANK_METRIC}"
 #: Column key of the main table's "concepts × seeds" cell (not a leaderboard column: made from two of them).
@@ -108,7 +108,7 @@ def _cell(lb: pd.DataFrame, row: pd.Series, col: str) -> tuple[str, str]:
 
 
 def main_table(lb: pd.DataFrame) -> MainTable:
-    """The main table of leaderboard ``lb`` (``report.leaderboard.leaderboard``'s frame)."""
+    """The main table of leaderboard ``lb`` (``report.tables.leaderboard.leaderboard``'s frame)."""
     have = set(lb.columns) | ({UNITS} if {"concepts", "seeds"} <= set(lb.columns) else set())
     groups = [(g, [c for c, _ in cols if c in have]) for g, cols in MAIN_GROUPS]
     groups = [(g, cols) for g, cols in groups if cols]

@@ -3,8 +3,8 @@
 Stores made on different machines, or at different times, hold runs of the same suite (say, seeds 0–1 on one
 machine and seeds 2–3 on another). The merge reads each store read-only, keeps the suite's grid (its concepts ×
 methods × seeds), checks that the runs may be averaged together, and hands them to the report code of
-``e2gan-bench report`` (:func:`e2gan_bench.report.leaderboard.write_reports`,
-:func:`e2gan_bench.report.html_page.write_html_report`) with where each run came from.
+``e2gan-bench report`` (:func:`e2gan_bench.report.tables.leaderboard.write_reports`,
+:func:`e2gan_bench.report.page.html_page.write_html_report`) with where each run came from.
 
 What may be merged — each refusal is one line naming the store (or the run's ``config.json``), the field and the
 two values, and nothing is written:
@@ -26,7 +26,7 @@ Which record represents a run:
 * **A run key in several stores** — the same run computed twice, e.g. on two machines — is one unit, never two
   samples: one record is kept (a finished one before a failed one, then the store named first on the command line)
   and the other copies are compared with it metric by metric: *identical*, *agree* (every gated metric within its
-  default gate tolerance, :mod:`e2gan_bench.report.gates`; wall-clock values may differ) or *disagree* (a gated
+  default gate tolerance, :mod:`e2gan_bench.report.compare.gates`; wall-clock values may differ) or *disagree* (a gated
   metric beyond its tolerance, or a value only one copy has). The verdicts are in ``runs.csv`` (``also_in``,
   ``duplicate_check``) and in the Sources section, each disagreement with its values.
 
@@ -46,9 +46,9 @@ from typing import Any
 from e2gan_bench.config import Suite
 from e2gan_bench.errors import UserError
 from e2gan_bench.record import RunRecord
-from e2gan_bench.report.amortise import read_base_meta
-from e2gan_bench.report.merge_checks import StoredRun, check_backends, check_protocol, compare_copies
+from e2gan_bench.report.merge.checks import StoredRun, check_backends, check_protocol, compare_copies
 from e2gan_bench.report.stores import latest, locate_store, read_records, store_suites
+from e2gan_bench.report.tables.amortise import read_base_meta
 from e2gan_bench.resources import find_suite
 
 #: The runs.csv columns a merge adds.
