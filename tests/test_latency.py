@@ -88,7 +88,10 @@ def test_e2gan_ort_matches_torch_and_timings(e2gan_result):
 def test_int8_reports_accuracy_cost(e2gan_result):
     r, wd = e2gan_result
     assert r.int8_median_ms > 0 and r.int8_p90_ms >= r.int8_median_ms
-    assert 0 < r.int8_mean_abs_diff <= r.int8_max_abs_diff < 2.0
+    # int8 costs accuracy, within bounds: measured max 0.100 / mean 0.014 (outputs in [-1, 1]) on the AMD EPYC; the
+    # bounds leave 5× / 3.5× for other CPUs' int8 kernels (the former bound, 2.0, was the whole output range)
+    assert 0 < r.int8_mean_abs_diff <= r.int8_max_abs_diff < 0.5
+    assert r.int8_mean_abs_diff < 0.05
     assert r.int8_onnx_bytes < r.onnx_bytes
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(wd / "e2gan-32.int8.onnx")).graph.node)
 

@@ -3,6 +3,7 @@ declared on the base classes — and a metric added in one file shows up in a ru
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import metadata
 from pathlib import Path
@@ -165,6 +166,13 @@ def test_a_metric_in_one_file_reaches_run_report_and_gate(tmp_path, capsys, monk
     md = (rep / "leaderboard.md").read_text()
     assert re.search(r"Lower is better for [a-z_, ]*\bmae\b", md)
     assert "| mae |" in metric_table().replace("`", "")
+    # its display, as the metric declares it (label, headline, by_concept): the page's main table puts it in the
+    # quality group under its header, the page has its per-concept table, the terminal's table shows it
+    page = json.loads((rep / "leaderboard.json").read_text())["leaderboard_main"]
+    quality = next(g["columns"] for g in page["groups"] if g["label"].startswith("Quality"))
+    assert quality[-1] == "mae" and "MAE (grey levels)" in page["headers"]
+    assert "test MAE (grey levels) vs teacher" in (rep / "leaderboard.html").read_text()
+    assert re.search(r"\bmae\b", text.split("re-evaluated")[-1])
     assert cli("metrics", "list") == 0 and "mae" in capsys.readouterr().out
     assert cli("doctor", "--json") == 0 and '"mae"' in capsys.readouterr().out
     # a gate: its default tolerance (abs 2) fails a candidate 5 grey levels worse

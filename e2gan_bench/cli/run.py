@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 
 
 def _print_leaderboard(lb: pd.DataFrame, title: str) -> None:
-    from e2gan_bench.report.tables.leaderboard import TERMINAL_COLUMNS, display_rows
+    from e2gan_bench.report.tables.leaderboard import display_rows, terminal_columns
 
     if lb.empty:
         console.print("no finished runs")
         return
-    cols, rows = display_rows(lb, TERMINAL_COLUMNS)
+    cols, rows = display_rows(lb, terminal_columns())
     t = Table(title=f"{title} (every column: leaderboard.md)")
     for c in cols:
         t.add_column(c.replace("median_seconds_to_target", "s to target").replace("_", " "),

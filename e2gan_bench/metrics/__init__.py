@@ -13,11 +13,13 @@ from e2gan_bench.metrics.contract import (
     MetricUnavailable,
     Tolerance,
     all_metrics,
+    cost_metrics,
     directions,
     format_number,
+    headline_metrics,
     metric,
     register_metric,
 )
 
 __all__ = ["METRICS", "Backend", "EvalContext", "Metric", "MetricUnavailable", "Tolerance", "all_metrics",
-           "directions", "format_number", "metric", "register_metric"]
+           "cost_metrics", "directions", "format_number", "headline_metrics", "metric", "register_metric"]

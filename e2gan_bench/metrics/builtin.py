@@ -52,6 +52,8 @@ class _FeatureDistance(Metric):
 @register_metric
 class KID(_FeatureDistance):
     name = "kid"
+    label = "KID"
+    headline = 4
     what = ("Kernel Inception Distance, student vs teacher outputs on the test split (unbiased; mean over subsets, "
             "kid_std their spread)")
     higher_is_better = False
@@ -71,6 +73,7 @@ class KID(_FeatureDistance):
 @register_metric
 class FID(_FeatureDistance):
     name = "fid"
+    label = "FID"
     what = "Fréchet distance (clean-fid) between student and teacher output features on the test split"
     higher_is_better = False
     fmt = "{:.2f}"
@@ -89,6 +92,9 @@ class FID(_FeatureDistance):
 @register_metric
 class PSNR(Metric):
     name = "psnr"
+    label = "PSNR (dB)"
+    headline = 1
+    by_concept = True
     what = "peak signal-to-noise ratio of each output vs its teacher target, mean over the test split (dB)"
     higher_is_better = True
     fmt = "{:.2f}"
@@ -108,6 +114,9 @@ class PSNR(Metric):
 @register_metric
 class SSIM(Metric):
     name = "ssim"
+    label = "SSIM"
+    headline = 2
+    by_concept = True
     what = "structural similarity of each output vs its teacher target (Gaussian window 11, sigma 1.5)"
     higher_is_better = True
     fmt = "{:.3f}"
@@ -126,6 +135,8 @@ class SSIM(Metric):
 @register_metric
 class LPIPS(Metric):
     name = "lpips"
+    label = "LPIPS"
+    headline = 3
     what = "learned perceptual distance (lpips package, AlexNet) of outputs vs teacher targets"
     higher_is_better = False
     fmt = "{:.3f}"
@@ -154,6 +165,7 @@ class LPIPS(Metric):
 @register_metric
 class ClipScore(Metric):
     name = "clip_score"
+    label = "CLIP score"
     what = ("CLIP score of the outputs against the prompt (torchmetrics, 100 × cosine); clip_directional: the "
             "directional CLIP similarity")
     higher_is_better = True
@@ -206,6 +218,7 @@ class _TrainingCost(Metric):
 @register_metric
 class TrainSeconds(_TrainingCost):
     name = "train_seconds"
+    label = "train\nseconds"
     what = "wall-clock seconds of the optimisation loop, rank-search trials included (no data building, no evaluation)"
     how = "time.perf_counter"
     higher_is_better = False
@@ -220,6 +233,8 @@ class TrainSeconds(_TrainingCost):
 @register_metric
 class TrainFlops(_TrainingCost):
     name = "train_flops"
+    label = "train\nFLOPs"
+    cost = 1
     what = "training FLOPs: one real step counted with torch.utils.flop_counter × steps, plus rank-search trials"
     how = "torch.utils.flop_counter"
     higher_is_better = False
@@ -242,6 +257,7 @@ class _Count(_TrainingCost):
 @register_metric
 class TrainableParams(_Count):
     name = "trainable_params"
+    label = "trainable\nparameters"
     what = "parameters updated by training (LoRA adapters only, for LoRA methods)"
     how = "parameter count"
     gate = Tolerance(rel=0.10, reason="deterministic; a small per-concept artifact is the point of E2GAN")
@@ -250,6 +266,8 @@ class TrainableParams(_Count):
 @register_metric
 class StoredBytes(_Count):
     name = "stored_bytes"
+    label = "stored\nbytes"
+    cost = 2
     what = "bytes on disk of what each concept must keep (the LoRA adapter for E2GAN, the generator otherwise)"
     how = "file size of the saved safetensors"
     gate = Tolerance(rel=0.10, reason="deterministic; a small per-concept artifact is the point of E2GAN")
@@ -258,6 +276,8 @@ class StoredBytes(_Count):
 @register_metric
 class PeakMemory(_Count):
     name = "peak_memory_bytes"
+    label = "peak memory\n(bytes)"
+    cost = 3
     what = ("peak tensor memory of one training step: parameters, gradients, optimizer state, activations "
             "(generator and discriminator)")
     how = ("tensor storages alive during the second step (a torch dispatch mode), plus parameters, gradients "
@@ -271,6 +291,7 @@ class PeakMemory(_Count):
 @register_metric
 class Latency(Metric):
     name = "latency_ms"
+    label = "latency\n(ms)"
     what = "median ONNX Runtime latency of the LoRA-merged generator, batch 1 (desktop CPU proxy for mobile)"
     higher_is_better = False
     fmt = "{:.2f}"

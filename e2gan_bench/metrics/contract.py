@@ -137,6 +137,12 @@ class Metric:
     compare_also: ClassVar[tuple[str, ...]] = ()  # backend keys that also decide comparability (e.g. resize)
     per_image: ClassVar[bool] = False  # defined per test image: implement compute_images (mean = the value)
     Params: ClassVar[type[plugins.Params]] = plugins.Params
+    # How reports show the metric (the report code reads these; it names no metric itself):
+    label: ClassVar[str] = ""  # column header ("PSNR (dB)"); "\n" marks where a narrow header breaks; "": the name
+    headline: ClassVar[int] = 0  # > 0: a headline quality column, at this position: its leaderboard mean carries a
+    #                              95 % interval over concepts; on the page's main table and the terminal's table
+    cost: ClassVar[int] = 0  # > 0: a cost-per-concept column of the page's main table and the terminal's, at this position
+    by_concept: ClassVar[bool] = False  # the page has a methods × concepts table of it
 
     def __init__(self, params: plugins.Params | None = None) -> None:
         self.params = params if params is not None else self.Params()
@@ -163,6 +169,12 @@ class Metric:
     @classmethod
     def format(cls, value: Any, *, signed: bool = False) -> str:
         return format_number(cls.fmt, value, signed=signed)
+
+    @classmethod
+    def header(cls, *, narrow: bool = False) -> str:
+        """The column header: ``label`` (its line breaks kept when ``narrow``), else the name."""
+        text = cls.label or cls.name
+        return text if narrow else " ".join(text.split())
 
 
 def image_mean(values: np.ndarray) -> tuple[float | None, int]:
@@ -221,6 +233,16 @@ def all_metrics() -> list[type[Metric]]:
 
 def metric(name: str, *, field: str | None = None) -> type[Metric]:
     return check_metric(METRICS.get(name, field=field), name if ":" not in name else None)
+
+
+def headline_metrics() -> list[type[Metric]]:
+    """The headline quality metrics (``headline`` > 0), in their order."""
+    return sorted((m for m in all_metrics() if m.headline > 0), key=lambda m: m.headline)
+
+
+def cost_metrics() -> list[type[Metric]]:
+    """The cost-per-concept columns (``cost`` > 0), in their order."""
+    return sorted((m for m in all_metrics() if m.cost > 0), key=lambda m: m.cost)
 
 
 def directions(names: list[str] | None = None) -> str:

@@ -12,6 +12,9 @@ class MeanAbsError(Metric):
     what = "mean absolute difference of the outputs from the teacher's, in grey levels (0-255)"
     higher_is_better = False
     fmt = "{:.2f}"
+    label = "MAE\n(grey levels)"  # how reports show it: its header,
+    headline = 5  # a headline quality column after the built-in four,
+    by_concept = True  # and a methods × concepts table on the page
     gate = Tolerance(abs=2.0, reason="two grey levels are about the smallest visible change")
 
     class Params(plugins.Params):

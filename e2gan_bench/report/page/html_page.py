@@ -28,6 +28,7 @@ import pandas as pd
 
 from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.config import TargetSpec
+from e2gan_bench.metrics import all_metrics
 from e2gan_bench.metrics import metric as metric_def
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report.page.grids import ConceptGrid, concept_grids, png_bytes, write_grids
@@ -44,10 +45,17 @@ from e2gan_bench.report.tables.leaderboard import (
     report_frames,
 )
 
-#: The per-concept tables: metric -> caption.
-PER_CONCEPT = {"psnr": "test PSNR vs teacher (dB)", "ssim": "test SSIM vs teacher"}
-#: Columns of the runs table (those present).
-RUN_COLUMNS = ("concept", "method", "seed", "status", "psnr", "ssim", "train_seconds", "reached", "seconds_to_target")
+
+def per_concept_metrics() -> dict[str, str]:
+    """The per-concept tables (the metrics that declare ``by_concept``): metric -> caption."""
+    return {m.name: f"test {m.header()} vs teacher" for m in all_metrics() if m.by_concept}
+
+
+def run_columns() -> tuple[str, ...]:
+    """Columns of the runs table (those present)."""
+    return ("concept", "method", "seed", "status", *per_concept_metrics(), "train_seconds", "reached",
+            "seconds_to_target")
+
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1em; color: #222; }
@@ -186,7 +194,7 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
     target = target or TargetSpec()
     df, lb = report_frames(pairs, order, target, run_info)
     info_cols = list(dict.fromkeys(c for v in (run_info or {}).values() for c in v))
-    run_num_cols = [c for c in RUN_COLUMNS if c in df]  # the merge's columns (store, machine, …) are text
+    run_num_cols = [c for c in run_columns() if c in df]  # the merge's columns (store, machine, …) are text
     run_cols = run_num_cols + [c for c in info_cols if c in df]
     methods = list(lb["method"]) if not lb.empty else list(dict.fromkeys(m for m, _ in pairs))
 
@@ -200,7 +208,8 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
     grid_files = write_grids(grids, dest)
     pareto = plot_pareto(lb, dest / "plots", methods)
     curves = plot_val_curves(val_curve_means(pairs), dest / "plots", methods=methods)
-    tables = {m: per_concept(df, m, methods) for m in PER_CONCEPT}
+    captions = per_concept_metrics()
+    tables = {m: per_concept(df, m, methods) for m in captions}
     failures = [(m, r) for m, r in pairs if r.status == "failed"]
     prov = provenance_lines(pairs, df)
     run_rows = [] if df.empty else [
@@ -229,7 +238,7 @@ def write_html_report(pairs: list[tuple[str, RunRecord]], dest: Path, *, title: 
             body.append(f"<li>{name}: {html.escape(r.error or 'no reason recorded')}</li>")
         body.append("</ul>")
     body.append("<h2 id=per-concept>Per concept (mean over seeds; bold: best)</h2>")
-    for m, caption in PER_CONCEPT.items():
+    for m, caption in captions.items():
         if not tables[m].empty:
             body += [f"<h3>{html.escape(caption)}</h3>", _per_concept_html(tables[m], m)]
     if all(t.empty for t in tables.values()):

@@ -18,26 +18,29 @@ from typing import Any
 
 import pandas as pd
 
-from e2gan_bench.metrics import format_number, metric
+from e2gan_bench.metrics import cost_metrics, format_number, headline_metrics, metric
 from e2gan_bench.report.tables.leaderboard import RANK_METRIC, display_rows, format_cell
 
 RANK, MEAN_RANK = f"rank_{RANK_METRIC}", f"mean_rank_{RANK_METRIC}"
 #: Column key of the main table's "concepts × seeds" cell (not a leaderboard column: made from two of them).
 UNITS = "concepts_x_seeds"
-#: The main table: (group, ((column, header), …)); columns the leaderboard lacks are left out, and so is a group
-#: left empty. Quality columns show their ``<metric>_ci95`` interval in the same cell. A header breaks where it has
-#: "\n" (and nowhere else): short headers keep every column at its content's width, so the table fits the page
-#: without wrapping a number.
-MAIN_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Method", (("method", "method"), (RANK, "rank"), (MEAN_RANK, "mean\nrank"), (UNITS, "concepts\n× seeds"))),
-    ("Quality (test, vs teacher)", (("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("lpips", "LPIPS"), ("kid", "KID"))),
-    ("Cost per concept", (("train_flops", "train\nFLOPs"), ("stored_bytes", "stored\nbytes"),
-                          ("peak_memory_bytes", "peak memory\n(bytes)"))),
-    ("Time to target", (("reached", "reached"), ("median_steps_to_target", "median\nsteps"),
-                        ("median_flops_to_target", "median\nFLOPs"))),
-)
 #: The group whose columns get the best value in bold (and ↑ / ↓ in their header).
 QUALITY_GROUP = "Quality (test, vs teacher)"
+
+
+def main_groups() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """The main table: (group, ((column, header), …)); columns the leaderboard lacks are left out, and so is a group
+    left empty. The quality and cost columns are the metrics that declare themselves ``headline`` and ``cost``, with
+    their headers. Quality columns show their ``<metric>_ci95`` interval in the same cell. A header breaks where it
+    has "\n" (and nowhere else): short headers keep every column at its content's width, so the table fits the page
+    without wrapping a number."""
+    return (
+        ("Method", (("method", "method"), (RANK, "rank"), (MEAN_RANK, "mean\nrank"), (UNITS, "concepts\n× seeds"))),
+        (QUALITY_GROUP, tuple((m.name, m.header(narrow=True)) for m in headline_metrics())),
+        ("Cost per concept", tuple((m.name, m.header(narrow=True)) for m in cost_metrics())),
+        ("Time to target", (("reached", "reached"), ("median_steps_to_target", "median\nsteps"),
+                            ("median_flops_to_target", "median\nFLOPs"))),
+    )
 
 
 @dataclass
@@ -110,9 +113,10 @@ def _cell(lb: pd.DataFrame, row: pd.Series, col: str) -> tuple[str, str]:
 def main_table(lb: pd.DataFrame) -> MainTable:
     """The main table of leaderboard ``lb`` (``report.tables.leaderboard.leaderboard``'s frame)."""
     have = set(lb.columns) | ({UNITS} if {"concepts", "seeds"} <= set(lb.columns) else set())
-    groups = [(g, [c for c, _ in cols if c in have]) for g, cols in MAIN_GROUPS]
+    spec = main_groups()
+    groups = [(g, [c for c, _ in cols if c in have]) for g, cols in spec]
     groups = [(g, cols) for g, cols in groups if cols]
-    headers = {c: h for _, cols in MAIN_GROUPS for c, h in cols}
+    headers = {c: h for _, cols in spec for c, h in cols}
     t = MainTable(groups, headers, caption=caption(lb))
     quality = dict(groups).get(QUALITY_GROUP, [])
     t.best = {c: _best(lb, c) for c in quality}

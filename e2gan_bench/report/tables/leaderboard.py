@@ -12,7 +12,7 @@ import pandas as pd
 
 from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.config import TargetSpec
-from e2gan_bench.metrics import all_metrics, directions, format_number, metric
+from e2gan_bench.metrics import all_metrics, cost_metrics, directions, format_number, headline_metrics, metric
 from e2gan_bench.record import RunRecord
 from e2gan_bench.report.compare.sides import DETAIL_COLUMNS
 from e2gan_bench.report.page.plots import pareto_figure
@@ -20,8 +20,6 @@ from e2gan_bench.report.stats import comparable, friedman, pairwise, ranks_with_
 from e2gan_bench.report.tables import amortise
 from e2gan_bench.report.tables.time_to_quality import add_time_to_quality, describe, summarise
 
-#: Metrics whose leaderboard mean gets a 95% interval over (concept, seed) units and a rank with ties.
-CI_METRICS = ("psnr", "ssim", "lpips", "kid")
 #: The metric the leaderboard ranks by (rank with ties, report/ranking.py).
 RANK_METRIC = "psnr"
 
@@ -114,7 +112,7 @@ def leaderboard(df: pd.DataFrame, order: list[str] | None = None) -> pd.DataFram
         lb.insert(0, f"rank_{RANK_METRIC}", pd.Series(rk).reindex(lb.index))
         lb.insert(1, f"mean_rank_{RANK_METRIC}", pd.Series(fr.mean_ranks, dtype=float).reindex(lb.index))
         lb.attrs["friedman"] = fr
-    for m in CI_METRICS:
+    for m in (h.name for h in headline_metrics()):  # their means get a 95 % interval over concepts
         if m in metrics:
             half = pd.Series({meth: t_interval(units(df, meth, m).values.to_numpy()).half_width
                               for meth in lb.index}, dtype=float)
@@ -152,9 +150,11 @@ def format_cell(col: str, v: Any) -> str:
     return format_number(fmts.get(col) or "{}", v)
 
 
-#: Columns of the terminal's compact table (the markdown and CSV have every column).
-TERMINAL_COLUMNS = ("method", f"rank_{RANK_METRIC}", "concepts", "seeds", "psnr", "ssim", "lpips", "kid",
-                    "train_flops", "stored_bytes", "reached", "median_steps_to_target", "failed")
+def terminal_columns() -> tuple[str, ...]:
+    """Columns of the terminal's compact table (the markdown and CSV have every column): the headline quality
+    metrics and the cost columns (as each metric declares), time to target, failures."""
+    return ("method", f"rank_{RANK_METRIC}", "concepts", "seeds", *(m.name for m in headline_metrics()),
+            *(m.name for m in cost_metrics()), "reached", "median_steps_to_target", "failed")
 
 
 def display_rows(lb: pd.DataFrame, columns: tuple[str, ...] | None = None) -> tuple[list[str], list[list[str]]]:
