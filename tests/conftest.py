@@ -18,6 +18,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # determinism tests compare this process's results with single-threaded subprocesses, exactly; a BLAS
 # reduction (FID's sqrtm) split over two threads differs in the last bits. The tensors here are tiny.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# The fast tier runs in pytest-xdist workers, one per core: each worker (and every process it starts) keeps to one
+# torch thread, or two workers of two threads each on two cores would slow every step many times over.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
 
 #: Environment variables that point at a cache or registry, and the sub-folder each gets in the hermetic home.
 HERMETIC_VARS = {
