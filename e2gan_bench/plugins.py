@@ -7,11 +7,18 @@ the field. A plugin without parameters keeps the empty default and rejects any.
 
 How each kind receives its parameters:
 
-* classes (teachers, sources, metrics) are constructed with the validated ``Params`` instance;
+* classes (teachers, sources, metrics, feature extractors, prompt encoders, executors) are
+  constructed with the validated ``Params`` instance (the built-in extractors and encoders with their defaults;
+  an executor's ``Params`` are the command-line options it reads, ``--jobs``, ``--ray-address``);
 * function plugins (rank searches, base selectors, data selectors) get one context object whose ``params`` is
   the validated instance;
 * ops are image functions whose keyword arguments are their parameters: their ``Params`` model is derived
-  from the signature (:mod:`e2gan_bench.data.ops`).
+  from the signature (:mod:`e2gan_bench.data.ops`);
+* generator architectures declare their sizes as ``Params`` (the built-ins' are the torch-free sizes models of
+  :mod:`e2gan_bench.config.schemas`, with the settings of :class:`Params`, so suites are checked before torch is
+  imported) and are constructed with the
+  validated sizes as keyword arguments (:func:`e2gan_bench.models.generators.build_generator`; a generator is also
+  built by hand, ``E2GANGenerator(ngf=8)``). Their parameters are a suite's ``model.<arch>``.
 
 The kinds, their registries and entry-point groups are listed in docs/architecture.md and the README.
 """

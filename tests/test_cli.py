@@ -209,3 +209,11 @@ def test_an_unknown_suite_is_answered_before_torch_is_imported(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
         assert out.stdout.split() == ["2", "False"], (args, out.stdout, out.stderr[-300:])
         assert "unknown suite" in out.stderr
+    # a misspelt architecture in a suite's model: section, too
+    (tmp_path / "typo.yaml").write_text("name: typo\nconcepts: [pencil-sketch]\nmethods: [e2gan]\nseeds: [0]\n"
+                                        "model: {e2gna: {ngf: 16}}\n")
+    code = ("import sys; from e2gan_bench.cli import main; "
+            "rc = main(['run', '--suite', 'typo.yaml', '--out', 'o']); print(rc, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.split() == ["2", "False"], (out.stdout, out.stderr[-300:])
+    assert "model.e2gna" in out.stderr and "unknown architecture (did you mean 'e2gan'?)" in out.stderr

@@ -181,7 +181,7 @@ def test_evaluate_rescores_stored_artifacts_without_retraining(tmp_path, capsys,
     assert "0 run(s) computed, 4 already in the store" in capsys.readouterr().out
 
     # new FID/KID weights: every run is re-scored from its artifact, nothing is trained
-    monkeypatch.setitem(extractors._loaded, "resnet18-random-init", _OtherWeights())
+    monkeypatch.setitem(extractors._loaded, ("resnet18-random-init", 32), _OtherWeights())
     assert cli("evaluate", "--out", out) == 0  # every run in the store, from its stored configuration
     assert "4 re-evaluated from stored artifacts (not retrained)" in capsys.readouterr().out
     again = {r.key: r for _, r in store.records("tiny")}

@@ -107,7 +107,9 @@ def test_batch_invariance(name):
                                  for s in (slice(0, 5), slice(5, None))])
         np.testing.assert_allclose(halves, whole, rtol=1e-5, atol=1e-6)
     else:  # feature metrics: the feature network's batch size changes nothing
-        a, b = _value(name, _ctx(o, t, feature_batch=3)), _value(name, _ctx(o, t, feature_batch=32))
+        small, large = _ctx(o, t, feature_batch=3), _ctx(o, t, feature_batch=32)
+        assert (small.extractor().batch, large.extractor().batch) == (3, 32)  # eval.feature_batch reaches the network
+        a, b = _value(name, small), _value(name, large)
         assert a == pytest.approx(b, rel=1e-4, abs=1e-6), (name, a, b)
 
 

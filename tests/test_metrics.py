@@ -254,7 +254,7 @@ def test_fallback_extractor_is_deterministic() -> None:
     assert np.array_equal(fa, fb)
     assert np.abs(fa[0] - fa[1]).max() > 1e-3  # different images, different features
     # batching does not change the features
-    assert np.allclose(ResNet18RandomInit(batch=2)(images), fa, atol=1e-6)
+    assert np.allclose(ResNet18RandomInit(ResNet18RandomInit.Params(batch=2))(images), fa, atol=1e-6)
 
 
 class _Counting(FeatureExtractor):

@@ -442,7 +442,8 @@ def test_cached_only_encoder_uses_the_cache_filled_elsewhere_and_refuses_a_miss(
     real = text.CachedPromptEncoder(text.default_encoder(), tmp_path)
     emb = real.encode("make it look like a blueprint")
     ident = f"{real.info.name}@{real.info.weights}"
-    monkeypatch.setattr(text.MiniLMEncoder, "__init__", lambda self: (_ for _ in ()).throw(RuntimeError("absent")))
+    monkeypatch.setattr(text.MiniLMEncoder, "__init__",
+                        lambda self, params=None: (_ for _ in ()).throw(RuntimeError("absent")))
     monkeypatch.setenv("E2GAN_BENCH_TEXT_ENCODER_CACHED", ident)
     enc = text.default_encoder()
     assert isinstance(enc, text.CachedOnlyEncoder) and enc.info.name == real.info.name

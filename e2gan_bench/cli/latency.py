@@ -80,13 +80,13 @@ def latency(
     import torch
 
     from e2gan_bench.metrics.latency import PROXY_LABEL, LatencyError, latency_key, measure_latency
-    from e2gan_bench.models.generators import ARCHS
+    from e2gan_bench.models.generators import build_generator
 
     results = []
     for a in archs:
         kwargs = _model_kwargs(a, ngf, n_blocks)
         torch.manual_seed(seed)
-        G = ARCHS.get(a, field="--arch")(**kwargs)
+        G = build_generator(a, kwargs, field="--arch")
         console.print(f"measuring [bold]{a}[/bold] ({', '.join(f'{k}={v}' for k, v in kwargs.items())}) at "
                       f"{resolution}² — export, check, {warmup} warm-up + {runs} timed runs …")
         try:

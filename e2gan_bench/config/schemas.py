@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import (
     AliasChoices,
     BaseModel,
+    ConfigDict,
     Field,
     field_validator,
     model_serializer,
@@ -226,17 +227,34 @@ class DiscriminatorSizes(_Strict):
 
 
 class ModelSizes(_Strict):
-    """A suite's ``model:`` — sizes per architecture, each a typed, bounded model (they enter the keys)."""
+    """A suite's ``model:`` — sizes per architecture (they enter the keys).
+
+    The built-in architectures' sizes are typed, bounded models here (suites are checked before torch is imported;
+    each is also its generator class's ``Params``). Any other key is the sizes of a registered architecture (``ARCHS``
+    in models/generators.py: a plugin or ``package.module:attr``), kept as written and validated against that
+    architecture's ``Params`` when the suite is expanded (``harness.spec.check_model``: errors name
+    ``model.<arch>.<field>``; an unknown architecture is answered with the registered ones).
+    """
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, dict[str, Any] | None] = Field(init=False)  # type: ignore[assignment]
 
     e2gan: E2GANSizes | None = None
     pix2pix_resnet: Pix2PixSizes | None = Field(None, alias="pix2pix-resnet")
     identity: IdentitySizes | None = None
     discriminator: DiscriminatorSizes | None = None
 
+    def registered(self) -> dict[str, dict[str, Any]]:
+        """The sizes written for architectures that are not built in (as written: not validated yet)."""
+        return {arch: dict(sizes or {}) for arch, sizes in (self.model_extra or {}).items()}
+
     def kwargs(self, arch: str) -> dict[str, Any]:
-        """The sizes the suite sets for ``arch`` (only those written: defaults come from the harness)."""
+        """The sizes the suite sets for ``arch`` (only those written: defaults come from the harness; a registered
+        architecture's as written)."""
         field = next((n for n, f in type(self).model_fields.items() if (f.alias or n) == arch), None)
-        sizes = getattr(self, field) if field else None
+        if field is None:
+            return self.registered().get(arch, {})
+        sizes = getattr(self, field)
         return {} if sizes is None else sizes.model_dump(exclude_unset=True)
 
 
@@ -324,5 +342,31 @@ def load_targets(path: Path) -> TargetFile:
     return _load_named(path, TargetFile, "targets file")
 
 
+def known_arch_names() -> list[str]:
+    """Architecture names a suite's ``model:`` may size, found without importing torch: the built-ins, installed
+    plugins (entry points of ``e2gan_bench.arch``) and those registered in this process (if the registry is loaded)."""
+    import sys
+    from importlib import metadata
+
+    names = {f.alias or n for n, f in ModelSizes.model_fields.items() if n != "discriminator"}
+    names |= {ep.name for ep in metadata.entry_points(group="e2gan_bench.arch")}
+    generators = sys.modules.get("e2gan_bench.models.generators")
+    if generators is not None:
+        names |= set(generators.ARCHS.names())
+    return sorted(names)
+
+
 def load_suite(path: Path) -> Suite:
-    return validate(Suite, load_yaml(path), file=str(path))
+    suite = validate(Suite, load_yaml(path), file=str(path))
+    unknown = [a for a in suite.model.registered() if ":" not in a]
+    if unknown:  # a misspelt architecture is answered here, before torch is imported, not when the suite expands
+        import difflib
+
+        known = known_arch_names()
+        for arch in unknown:
+            if arch not in known:
+                close = difflib.get_close_matches(arch, known, n=2, cutoff=0.6)
+                hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+                raise ConfigError(f"unknown architecture{hint}", file=str(path), field=f"model.{arch}", value=arch,
+                                  allowed=", ".join([*known, "discriminator", "or package.module:attr"]))
+    return suite

@@ -26,10 +26,12 @@ import torchvision
 from cleanfid.resize import build_resizer
 from cleanfid.utils import EXTENSIONS
 from PIL import Image
+from pydantic import Field
 
 from e2gan_bench.cache import DiskCache
 from e2gan_bench.errors import UserError
 from e2gan_bench.features import weights
+from e2gan_bench.plugins import Params, parse_params
 from e2gan_bench.registry import Registry
 
 
@@ -43,6 +45,7 @@ class ExtractorInfo:
 
 class FeatureExtractor:
     info: ExtractorInfo
+    batch: int = 32  # images per forward pass
     device: str = "cpu"  # where its network runs now (:meth:`to`)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:  # uint8 N×H×W×3 -> float64 N×D
@@ -61,7 +64,15 @@ class FeatureExtractor:
         return self
 
 
-EXTRACTORS: Registry[Callable[[], FeatureExtractor]] = Registry("feature_extractor")
+class ExtractorParams(Params):
+    """A feature extractor's parameters: how many images one forward pass takes."""
+
+    batch: int = Field(32, ge=1, le=4096)
+
+
+#: Feature extractors: :class:`FeatureExtractor` subclasses with a ``Params`` model, constructed with the validated
+#: ``Params`` instance (:func:`get_extractor` builds them with their defaults).
+EXTRACTORS: Registry[Callable[..., FeatureExtractor]] = Registry("feature_extractor")
 
 
 def _state_hash(model: torch.nn.Module) -> str:
@@ -76,14 +87,17 @@ FALLBACK_SCALE = 0.15
 
 
 class ResNet18RandomInit(FeatureExtractor):
-    def __init__(self, batch: int = 32) -> None:
+    Params = ExtractorParams
+
+    def __init__(self, params: ExtractorParams | None = None) -> None:
+        params = params or self.Params()
         g = torch.random.fork_rng()
         with g:
             torch.manual_seed(0)
             model = torchvision.models.resnet18(weights=None)
         model.fc = torch.nn.Identity()
         self.model = model.eval()
-        self.batch = batch
+        self.batch = params.batch
         self.info = ExtractorInfo("resnet18-random-init", f"random-init:{_state_hash(self.model)}",
                                   "PIL-bicubic-224", fallback=True)
         self.mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -108,21 +122,26 @@ class ResNet18RandomInit(FeatureExtractor):
 
 EXTRACTORS.add("resnet18-random-init", ResNet18RandomInit)
 
-_loaded: dict[str, FeatureExtractor] = {}
+_loaded: dict[tuple[str, int | None], FeatureExtractor] = {}  # (name, batch) -> instance
 
 
-def get_extractor(name: str = "auto") -> FeatureExtractor:
-    """``auto``: real Inception when its weights are registered, else the labelled fallback."""
+def get_extractor(name: str = "auto", *, batch: int | None = None) -> FeatureExtractor:
+    """``auto``: real Inception when its weights are registered, else the labelled fallback. ``batch``: images per
+    forward pass (``eval.feature_batch``; default the extractor's own). One instance per name and batch size, kept
+    for the process (an instance's network moves between devices with it, so instances share nothing)."""
     if name == "auto":
         name = "resnet18-random-init"
         if "inception-clean" in EXTRACTORS.names():
             try:
-                return get_extractor("inception-clean")
+                return get_extractor("inception-clean", batch=batch)
             except FileNotFoundError:
                 pass
-    if name not in _loaded:
-        _loaded[name] = EXTRACTORS.get(name, field="eval.features")()
-    return _loaded[name]
+    cls = EXTRACTORS.get(name, field="eval.features")
+    params = parse_params(cls, {} if batch is None else {"batch": batch}, field="eval.feature_batch")
+    key = (name, getattr(params, "batch", None))
+    if key not in _loaded:
+        _loaded[key] = cls(params)
+    return _loaded[key]
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:
@@ -206,7 +225,10 @@ class InceptionClean(CleanFidExtractor):
         UserError: the resolved file is not a TorchScript model with clean-fid's ``layers`` interface.
     """
 
-    def __init__(self, batch: int = 32) -> None:
+    Params = ExtractorParams
+
+    def __init__(self, params: ExtractorParams | None = None) -> None:
+        params = params or self.Params()
         ref, why = weights.resolve_with_reason("inception")
         if ref is None:
             raise FileNotFoundError(f"clean-fid Inception weights: {why}")
@@ -223,7 +245,7 @@ class InceptionClean(CleanFidExtractor):
             return layers.forward((x - 128) / 128).view((x.shape[0], 2048))
 
         super().__init__(model_fn, ExtractorInfo("inception-clean", ref.tag, "clean-fid clean (PIL bicubic 299)",
-                                                 fallback=False), batch)
+                                                 fallback=False), params.batch)
         self.weights = ref
         self.base = base
 

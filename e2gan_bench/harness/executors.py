@@ -21,6 +21,10 @@ killed half-way leaves only what any killed process leaves, and the next ``run``
 several machines the output folder must therefore be one shared folder, at the same path on every node, on a
 filesystem whose locks SQLite can use.
 
+Executors are a plugin kind (``EXECUTORS``, entry-point group ``e2gan_bench.executor``): an :class:`Executor` subclass
+whose ``Params`` are the command-line options it reads (``--jobs``, ``--ray-address``: field ``ray_address``),
+constructed with the validated ``Params`` instance by :func:`make_executor`.
+
 A submitted function must be a module-level function (pickled by reference) taking ``(job, on_step)``; remote
 executors pass ``on_step=None``. Its result comes back through a :class:`concurrent.futures.Future` (Ray's
 ``ObjectRef.future()``), so the driver waits on all executors alike with :func:`concurrent.futures.wait`.
@@ -38,10 +42,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from e2gan_bench.errors import UserError
+from pydantic import BaseModel, field_validator
 
-#: The executors ``e2gan-bench run --executor`` accepts.
-EXECUTORS = ("local", "process", "ray")
+from e2gan_bench.errors import ConfigError, UserError
+from e2gan_bench.plugins import Params, params_model
+from e2gan_bench.registry import Registry
+from e2gan_bench.yamlio import validate
+
 #: The most worker processes or concurrent Ray tasks one command may ask for.
 MAX_JOBS = 256
 
@@ -65,6 +72,41 @@ def visible_gpus() -> list[str]:
     import torch
 
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+class ExecutorParams(Params):
+    """The options every executor reads: ``--jobs``, how many runs at once (unset: the executor's default)."""
+
+    jobs: int | None = None
+
+    @field_validator("jobs")
+    @classmethod
+    def _jobs_bounded(cls, v: int | None) -> int | None:
+        if v is not None and not 1 <= v <= MAX_JOBS:
+            raise ValueError(f"must be from 1 to {MAX_JOBS}")
+        return v
+
+
+class LocalParams(ExecutorParams):
+    @field_validator("jobs")
+    @classmethod
+    def _one_at_a_time(cls, v: int | None) -> int | None:
+        if v not in (None, 1):
+            raise ValueError("the local executor runs one run at a time (use --executor process or ray)")
+        return v
+
+
+class RayParams(ExecutorParams):
+    """``--ray-address``: an existing Ray cluster (unset: a local instance for the command)."""
+
+    ray_address: str | None = None
+
+    @field_validator("ray_address")
+    @classmethod
+    def _not_empty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("empty address")
+        return v
 
 
 class WorkerLost(UserError):
@@ -108,7 +150,11 @@ class LocalExecutor(Executor):
     """Today's behaviour: each run computed in the driver when it is submitted (``on_step`` drives the progress
     bar). Ctrl-C and other non-``Exception`` errors propagate at once."""
 
+    Params = LocalParams
     in_process = True
+
+    def __init__(self, params: LocalParams | None = None) -> None:
+        self.params = params or self.Params()
 
     def submit(self, fn, job, on_step=None) -> Future:
         fut: Future = Future()
@@ -145,8 +191,11 @@ class ProcessExecutor(Executor):
     several are visible (round robin when there are more workers than GPUs)."""
 
     name = "process"
+    Params = ExecutorParams
 
-    def __init__(self, jobs: int, cores: int | None = None) -> None:
+    def __init__(self, params: ExecutorParams | None = None, *, cores: int | None = None) -> None:
+        self.params = params or self.Params()
+        jobs = self.params.jobs or driver_cores()
         self.jobs = self.slots = jobs
         self.threads = threads_per_job(cores or driver_cores(), jobs)
         self.gpus = visible_gpus()
@@ -208,15 +257,17 @@ class RayExecutor(Executor):
     ``jobs``: concurrent runs (default: the driver's cores on a local instance, the cluster's CPUs otherwise)."""
 
     name = "ray"
+    Params = RayParams
 
-    def __init__(self, jobs: int | None, address: str | None, cores: int | None = None) -> None:
+    def __init__(self, params: RayParams | None = None, *, cores: int | None = None) -> None:
+        self.params = params or self.Params()
         self.ray = require_ray()
-        self.address = address
-        self.jobs = jobs
+        self.address = self.params.ray_address
+        self.jobs = self.params.jobs
         self.cores = cores
         self.threads = 1
         self.gpus_per_run = 0.0
-        self.slots = jobs or 1
+        self.slots = self.jobs or 1
         self._started = False
         self._remote: Any = None
         self._refs: set[Any] = set()
@@ -288,24 +339,50 @@ class RayExecutor(Executor):
         return exc
 
 
+#: Executors by ``--executor`` name: classes constructed with their validated ``Params`` (:func:`make_executor`).
+EXECUTORS: Registry[type[Executor]] = Registry("executor")
+EXECUTORS.add("local", LocalExecutor)
+EXECUTORS.add("process", ProcessExecutor)
+EXECUTORS.add("ray", RayExecutor)
+
+
+def _option(field: str) -> str:
+    """The command-line option of a ``Params`` field (``ray_address`` -> ``--ray-address``)."""
+    return "--" + field.replace("_", "-")
+
+
+def _validated(model: type[BaseModel], options: dict[str, Any]) -> Any:
+    """``options`` validated as ``model``; an error names the option (``--jobs``), as the CLI spells it."""
+    try:
+        return validate(model, options, file=None)
+    except ConfigError as exc:
+        field = _option(exc.field) if exc.field else None
+        raise UserError(exc.message, field=field, value=exc.value, allowed=exc.allowed) from None
+
+
+def executor_params(kind: str, options: dict[str, Any]) -> tuple[type[Executor], Any]:
+    """The executor class ``kind`` and its ``Params`` validated from the options given (``None``: not given).
+
+    The options every executor reads are checked first (``--jobs`` out of bounds), then an option this executor does
+    not read is refused, naming the executors that do ("only with --executor ray"), then its own ``Params``."""
+    names = EXECUTORS.names()
+    if kind not in names:
+        raise UserError("unknown executor", field="--executor", value=kind, allowed=", ".join(names))
+    cls = EXECUTORS.get(kind)
+    given = {k: v for k, v in options.items() if v is not None}
+    _validated(ExecutorParams, {k: v for k, v in given.items() if k in ExecutorParams.model_fields})
+    fields = params_model(cls).model_fields
+    for k, v in given.items():
+        if k not in fields:
+            takers = [n for n in names if k in params_model(EXECUTORS.get(n)).model_fields]
+            raise UserError(f"only with {' or '.join(f'--executor {n}' for n in takers)}", field=_option(k), value=v)
+    return cls, _validated(params_model(cls), given)
+
+
 def make_executor(kind: str | None, jobs: int | None, ray_address: str | None) -> Executor:
     """The executor the ``run`` options ask for (UserError naming the option for a bad combination). ``kind=None``:
     ``local``, or ``process`` when ``jobs`` > 1."""
     if kind is None:
         kind = "process" if jobs and jobs > 1 else "local"
-    if kind not in EXECUTORS:
-        raise UserError("unknown executor", field="--executor", value=kind, allowed=", ".join(EXECUTORS))
-    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
-        raise UserError(f"must be from 1 to {MAX_JOBS}", field="--jobs", value=jobs)
-    if ray_address is not None and kind != "ray":
-        raise UserError("only with --executor ray", field="--ray-address", value=ray_address)
-    if kind == "local":
-        if jobs not in (None, 1):
-            raise UserError("the local executor runs one run at a time (use --executor process or ray)",
-                            field="--jobs", value=jobs)
-        return LocalExecutor()
-    if kind == "process":
-        return ProcessExecutor(jobs or driver_cores())
-    if ray_address is not None and not ray_address.strip():
-        raise UserError("empty address", field="--ray-address", value=ray_address)
-    return RayExecutor(jobs, ray_address)
+    cls, params = executor_params(kind, {"jobs": jobs, "ray_address": ray_address})
+    return cls(params)

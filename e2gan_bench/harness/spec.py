@@ -42,7 +42,7 @@ from e2gan_bench.devices import resolve_device
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.keys import code_version, content_key
 from e2gan_bench.metrics.evaluate import metrics_for
-from e2gan_bench.models.generators import ARCHS
+from e2gan_bench.models.generators import ARCHS, generator_sizes
 from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
 from e2gan_bench.plugins import parse_params
 from e2gan_bench.resources import Catalog
@@ -114,7 +114,19 @@ class RunSpec:
 
 
 def model_kwargs(suite: Suite, arch: str) -> dict[str, Any]:
-    return {**DEFAULT_MODEL.get(arch, {}), **suite.model.kwargs(arch)}
+    """The sizes of ``arch``'s generator in the suite's runs: the sizes the suite writes over :data:`DEFAULT_MODEL`
+    (a registered architecture's as its ``Params`` reads them, only those written; :func:`check_model` checked them)."""
+    written = suite.model.kwargs(arch)
+    if arch in suite.model.registered():
+        written = generator_sizes(arch, written).model_dump(exclude_unset=True)
+    return {**DEFAULT_MODEL.get(arch, {}), **written}
+
+
+def check_model(suite: Suite, *, file: str) -> None:
+    """The sizes a suite writes for architectures that are not built in (``model.<arch>``): the architecture exists
+    and accepts them (its ``Params``; errors name ``model.<arch>.<field>``). The built-ins' were checked on loading."""
+    for arch, sizes in suite.model.registered().items():
+        generator_sizes(arch, sizes, file=file)
 
 
 def check_plugins(method: Method, *, file: str, prefix: str) -> None:
@@ -190,6 +202,7 @@ def expand_suite(suite: Suite, catalog: Catalog, suite_file: str, cache_dir: Pat
     ``device:``, resolved; whether that device is here is checked where runs are computed, not here: keys and
     reports need no GPU)."""
     device = device or resolve_device(suite.device, field="device", file=suite_file, require=False)
+    check_model(suite, file=suite_file)
     methods = resolve_methods(suite, catalog, suite_file)
     metrics_for(suite.eval, file=suite_file)  # metric parameters are checked before anything runs
     names = [m.name for m in methods]

