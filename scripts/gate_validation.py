@@ -70,10 +70,10 @@ def shifted(recs: list[RunRecord], delta: float, method: str) -> list[RunRecord]
     return [r.model_copy(update={"psnr": float(r.psnr) - delta, "method": method}) for r in recs]
 
 
-def gate(base: list[RunRecord], cand: list[RunRecord], gates, alpha: float):
-    b = [r.model_copy(update={"method": "reference"}) for r in base]
+def gate(reference: list[RunRecord], cand: list[RunRecord], gates, alpha: float):
+    ref = [r.model_copy(update={"method": "reference"}) for r in reference]
     c = [r.model_copy(update={"method": "candidate"}) for r in cand]
-    return compare(b, c, gates, 0.95, alpha)
+    return compare(ref, c, gates, 0.95, alpha)
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:

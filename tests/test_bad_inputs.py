@@ -75,7 +75,7 @@ def _(c):
 
 @case("cli-missing-argument")
 def _(c):
-    return ["compare"], ["compare", "Missing argument", "base"]
+    return ["compare"], ["compare", "Missing argument", "reference"]
 
 
 @case("cli-option-without-value")

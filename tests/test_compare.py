@@ -25,7 +25,7 @@ from e2gan_bench.report.tables.leaderboard import leaderboard, runs_frame, write
 
 CONCEPTS = ["pencil-sketch", "winter", "gameboy"]
 FEATURES = "resnet18-random-init@random-init:bd30fa36199dda54"
-BASE_VALUES = {  # per concept: a realistic CPU-suite spread
+REF_VALUES = {  # per concept: a realistic CPU-suite spread
     "pencil-sketch": dict(psnr=14.1, ssim=0.41, lpips=0.035, kid=0.0165, fid=120.0),
     "winter": dict(psnr=18.7, ssim=0.62, lpips=0.060, kid=0.0310, fid=95.0),
     "gameboy": dict(psnr=12.3, ssim=0.33, lpips=0.110, kid=0.0520, fid=150.0),
@@ -34,7 +34,7 @@ BASE_VALUES = {  # per concept: a realistic CPU-suite spread
 
 def rec(concept: str, method: str, seed: int = 0, *, reference: bool = False, status: str = "ok",
         backends: dict | None = None, **over) -> RunRecord:
-    vals = dict(BASE_VALUES.get(concept, BASE_VALUES["winter"]))
+    vals = dict(REF_VALUES.get(concept, REF_VALUES["winter"]))
     vals.update(train_seconds=20.0 + seed, train_flops=2.6e9, trainable_params=11072, stored_bytes=47328)
     vals.update(over)
     b = {"kid": FEATURES, "fid": FEATURES, "resize": "bilinear-224", "psnr": "torchmetrics",
@@ -62,11 +62,11 @@ def side(method: str, seeds=(0,), concepts=CONCEPTS, with_identity: bool = True,
     out = []
     for s in seeds:
         for c in concepts:
-            base = dict(BASE_VALUES[c], train_seconds=20.0 + s, stored_bytes=47328)
+            ref = dict(REF_VALUES[c], train_seconds=20.0 + s, stored_bytes=47328)
             over = {}
             for m, d in per_metric_delta.items():
                 delta = d(c, s) if callable(d) else d
-                over[m] = base[m] + delta
+                over[m] = ref[m] + delta
             out.append(rec(c, method, s, **over))
             if with_identity:
                 out.append(identity(c, s))
@@ -79,14 +79,14 @@ def test_concept_units_intervals_and_bootstrap_match_scipy():
     """Paired differences are averaged within concepts; the interval is Student-t over concepts (scipy), the
     hierarchical bootstrap is reproducible, and with one concept the seeds are the units."""
     rng = np.random.default_rng(3)
-    base, cand = {}, {}
+    ref, cand = {}, {}
     for i in range(6):
         for s in range(3):
             b = float(rng.normal(15.0, 2.0))
-            base[(f"c{i}", s)], cand[(f"c{i}", s)] = b, b + float(rng.normal(-0.4 + 0.1 * i, 0.3))
-    u = paired_records(base, cand)
+            ref[(f"c{i}", s)], cand[(f"c{i}", s)] = b, b + float(rng.normal(-0.4 + 0.1 * i, 0.3))
+    u = paired_records(ref, cand)
     assert u.level == "concept" and u.n == 6 and u.n_seeds == 3 and u.n_runs == 18
-    d = np.array([np.mean([cand[(f"c{i}", s)] - base[(f"c{i}", s)] for s in range(3)]) for i in range(6)])
+    d = np.array([np.mean([cand[(f"c{i}", s)] - ref[(f"c{i}", s)] for s in range(3)]) for i in range(6)])
     assert u.values.to_numpy() == pytest.approx(d)
     iv = t_interval(u.values.to_numpy(), 0.95)
     assert iv.bounds == pytest.approx(stats.t.interval(0.95, 5, loc=d.mean(), scale=stats.sem(d)), rel=1e-12)
@@ -108,22 +108,22 @@ def test_leaderboard_interval_is_the_gate_interval(tmp_path):
     recs = side("e2gan", seeds=seeds, concepts=["winter"], with_identity=False,
                 psnr=lambda c, s: {0: 0.0, 1: 0.7, 2: -0.2}[s])
     lb = leaderboard(runs_frame([(r.method, r) for r in recs]))
-    per_seed = [BASE_VALUES["winter"]["psnr"] + x for x in (0.0, 0.7, -0.2)]
+    per_seed = [REF_VALUES["winter"]["psnr"] + x for x in (0.0, 0.7, -0.2)]
     assert lb.loc[0, "psnr_ci95"] == pytest.approx(t_interval(per_seed, 0.95).half_width)
     lo, hi = stats.t.interval(0.95, 2, loc=np.mean(per_seed), scale=stats.sem(per_seed))
     assert lb.loc[0, "psnr_ci95"] == pytest.approx((hi - lo) / 2)
 
 
 def test_compare_numbers_against_scipy():
-    base = side("e2gan", with_identity=False)
+    ref = side("e2gan", with_identity=False)
     cand = side("e2gan-x", with_identity=False, psnr=lambda c, s: {"pencil-sketch": -0.2, "winter": 0.1,
                                                                   "gameboy": -0.4}[c])
-    c = compare(base, cand)
+    c = compare(ref, cand)
     psnr = next(m for m in c.metrics if m.metric == "psnr")
     d = np.array([-0.2, 0.1, -0.4])
     assert psnr.n == 3 and psnr.diff == pytest.approx(d.mean())
     assert psnr.ci_t == pytest.approx(stats.t.interval(0.95, 2, loc=d.mean(), scale=stats.sem(d)))
-    b = np.array([BASE_VALUES[k]["psnr"] for k in CONCEPTS])
+    b = np.array([REF_VALUES[k]["psnr"] for k in CONCEPTS])
     assert psnr.diff_pct == pytest.approx(100 * d.mean() / np.abs(b).mean())
     assert psnr.status == "pass" and c.verdict == "PASS" and c.exit_code == 0
 
@@ -154,7 +154,7 @@ def test_bad_variant_fails(tmp_path, capsys):
     d = write_store(tmp_path / "runs", side("e2gan") + side("e2gan-bad", with_identity=False,
                     psnr=lambda c, s: -3.0 + {"pencil-sketch": 0.4, "winter": -0.3, "gameboy": 0.1}[c]))
     md, js = tmp_path / "verdict.md", tmp_path / "verdict.json"
-    rc = cli("compare", d, d, "--base-method", "e2gan", "--candidate-method", "e2gan-bad", "--markdown", md,
+    rc = cli("compare", d, d, "--reference-method", "e2gan", "--candidate-method", "e2gan-bad", "--markdown", md,
              "--json", js)
     assert rc == 1
     out = capsys.readouterr().out
@@ -166,8 +166,10 @@ def test_bad_variant_fails(tmp_path, capsys):
     assert "✗" in row and "abs 0.5" in row
     data = json.loads(js.read_text())
     assert data["verdict"] == "REGRESSED" and data["exit_code"] == 1
+    assert data["reference"]["role"] == "REFERENCE" and data["reference"]["method"] == "e2gan"
     psnr = next(m for m in data["metrics"] if m["metric"] == "psnr")
     assert psnr["status"] == "regressed" and psnr["diff"] == pytest.approx(-2.9333333)
+    assert psnr["reference_mean"] == pytest.approx(psnr["candidate_mean"] - psnr["diff"])
     assert [m["metric"] for m in data["metrics"] if m["status"] == "regressed"] == ["psnr"]
 
 
@@ -185,26 +187,26 @@ def test_equal_results_pass(tmp_path, capsys):
 def test_noise_within_tolerance_passes(tmp_path):
     rng = np.random.default_rng(7)
     noise = {(c, s): rng.normal(0, 1) for c in CONCEPTS for s in (0, 1)}
-    base = side("e2gan", seeds=(0, 1))
+    ref = side("e2gan", seeds=(0, 1))
     cand = side("e2gan-x", seeds=(0, 1), with_identity=False,
                 psnr=lambda c, s: 0.25 * noise[c, s], ssim=lambda c, s: 0.008 * noise[c, s],
                 kid=lambda c, s: 0.003 * noise[c, s], fid=lambda c, s: 6.0 * noise[c, s],
                 lpips=lambda c, s: 0.002 * noise[c, s])
-    d = write_store(tmp_path / "r", base + cand)
+    d = write_store(tmp_path / "r", ref + cand)
     md = tmp_path / "v.md"
-    assert cli("compare", d, d, "--base-method", "e2gan", "--candidate-method", "e2gan-x", "--markdown", md) == 0
+    assert cli("compare", d, d, "--reference-method", "e2gan", "--candidate-method", "e2gan-x", "--markdown", md) == 0
     assert md.read_text().startswith("# compare: PASS")
     # a consistent but small worsening (0.3 dB < 0.5 dB) passes too
-    c = compare([r for r in base if r.method == "e2gan"],
+    c = compare([r for r in ref if r.method == "e2gan"],
                 side("e2gan-y", seeds=(0, 1), with_identity=False, psnr=-0.3))
     assert c.verdict == "PASS" and next(m for m in c.metrics if m.metric == "psnr").status == "pass"
 
 
 def test_worse_but_within_noise_is_inconclusive_not_fail():
-    base = side("e2gan", with_identity=False)
+    ref = side("e2gan", with_identity=False)
     cand = side("e2gan-x", with_identity=False,
                 psnr=lambda c, s: {"pencil-sketch": -2.5, "winter": 1.2, "gameboy": -0.6}[c])
-    c = compare(base, cand)
+    c = compare(ref, cand)
     psnr = next(m for m in c.metrics if m.metric == "psnr")
     assert psnr.worsening > 0.5 and psnr.status == "inconclusive"
     assert c.verdict == "PASS" and c.exit_code == 0
@@ -212,30 +214,30 @@ def test_worse_but_within_noise_is_inconclusive_not_fail():
 
 
 def test_n1_uses_point_difference(tmp_path):
-    base = [rec("winter", "e2gan")]
-    bad = compare(base, [rec("winter", "e2gan-bad", psnr=BASE_VALUES["winter"]["psnr"] - 3.0)])
+    ref = [rec("winter", "e2gan")]
+    bad = compare(ref, [rec("winter", "e2gan-bad", psnr=REF_VALUES["winter"]["psnr"] - 3.0)])
     assert bad.verdict == "REGRESSED" and [m.metric for m in bad.failed] == ["psnr"]
     md = to_markdown(bad)
     assert "one unit: no interval" in md
-    ok = compare(base, [rec("winter", "e2gan-ok", psnr=BASE_VALUES["winter"]["psnr"] - 0.2)])
+    ok = compare(ref, [rec("winter", "e2gan-ok", psnr=REF_VALUES["winter"]["psnr"] - 0.2)])
     assert ok.verdict == "PASS"
 
 
 def test_deterministic_cost_gate(tmp_path):
     """A larger artifact fails stored_bytes (zero variance → point interval); an explicit gate can loosen it."""
     d = write_store(tmp_path / "r", side("e2gan") + side("e2gan-big", with_identity=False, stored_bytes=20000))
-    assert cli("compare", d, d, "--base-method", "e2gan", "--candidate-method", "e2gan-big") == 1
-    assert cli("compare", d, d, "--base-method", "e2gan", "--candidate-method", "e2gan-big",
+    assert cli("compare", d, d, "--reference-method", "e2gan", "--candidate-method", "e2gan-big") == 1
+    assert cli("compare", d, d, "--reference-method", "e2gan", "--candidate-method", "e2gan-big",
                "--gate", "stored_bytes:rel=0.5") == 0
 
 
 def test_different_backends_not_comparable(tmp_path, capsys):
-    base = side("e2gan")
+    ref = side("e2gan")
     cand = [r.model_copy(update={"method": "e2gan-x", "key": r.key + "x",
                                  "backends": {**r.backends, "kid": "inception@pt", "fid": "inception@pt"}})
             for r in side("e2gan-x", with_identity=False)]
-    d = write_store(tmp_path / "r", base + cand)
-    args = ["compare", d, d, "--base-method", "e2gan", "--candidate-method", "e2gan-x"]
+    d = write_store(tmp_path / "r", ref + cand)
+    args = ["compare", d, d, "--reference-method", "e2gan", "--candidate-method", "e2gan-x"]
     # kid and fid are gated by default: the gate is impossible → exit 2, one line
     capsys.readouterr()
     assert cli(*args) == 2
@@ -252,24 +254,24 @@ def test_different_backends_not_comparable(tmp_path, capsys):
 
 
 def test_unmatched_runs_reported(tmp_path):
-    base = side("e2gan")  # pencil-sketch, winter, gameboy
+    ref = side("e2gan")  # pencil-sketch, winter, gameboy
     cand = side("e2gan-x", concepts=["pencil-sketch", "winter"], with_identity=False)
     cand.append(rec("gameboy", "e2gan-x", status="failed"))
     cand.append(rec("sepia", "e2gan-x"))
-    d = write_store(tmp_path / "r", base + cand)
+    d = write_store(tmp_path / "r", ref + cand)
     md = tmp_path / "v.md"
-    assert cli("compare", d, d, "--base-method", "e2gan", "--candidate-method", "e2gan-x", "--markdown", md) == 0
+    assert cli("compare", d, d, "--reference-method", "e2gan", "--candidate-method", "e2gan-x", "--markdown", md) == 0
     text = md.read_text()
     assert "matched runs (concept/seed): **2**" in text
     unmatched = text.split("## Unmatched runs")[1].split("##")[0]
     assert "CANDIDATE: `gameboy` seed 0 — run failed in CANDIDATE: boom" in unmatched
-    assert "BASE: `gameboy` seed 0 — run failed in CANDIDATE" in unmatched
-    assert "CANDIDATE: `sepia` seed 0 — no run in BASE" in unmatched
+    assert "REFERENCE: `gameboy` seed 0 — run failed in CANDIDATE" in unmatched
+    assert "CANDIDATE: `sepia` seed 0 — no run in REFERENCE" in unmatched
 
 
 def test_runs_csv_input(tmp_path):
-    base = side("e2gan")
-    write_reports([(r.method, r) for r in base], tmp_path / "exported", title="t")
+    ref = side("e2gan")
+    write_reports([(r.method, r) for r in ref], tmp_path / "exported", title="t")
     cand_dir = write_store(tmp_path / "r", side("e2gan-bad", with_identity=False, psnr=-3.0))
     csv = tmp_path / "exported" / "runs.csv"
     # the csv file itself, and the folder holding it; --suite applies to the store side only
@@ -292,10 +294,10 @@ def test_suite_filter_and_ambiguity(tmp_path, capsys):
     write_store(d, side("e2gan", with_identity=False, psnr=-1.0, train_seconds=5.0), suite="other")
     write_store(d, side("e2gan-x", with_identity=False), suite="quick")
     capsys.readouterr()
-    assert cli("compare", d, d, "--base-method", "e2gan", "--candidate-method", "e2gan-x") == 2
+    assert cli("compare", d, d, "--reference-method", "e2gan", "--candidate-method", "e2gan-x") == 2
     one_error_line(capsys, "more than one run", "--suite")
-    assert cli("compare", d, d, "--suite", "quick", "--base-method", "e2gan", "--candidate-method", "e2gan-x") == 0
-    assert cli("compare", d, d, "--suite", "nope", "--base-method", "e2gan") == 2
+    assert cli("compare", d, d, "--suite", "quick", "--reference-method", "e2gan", "--candidate-method", "e2gan-x") == 0
+    assert cli("compare", d, d, "--suite", "nope", "--reference-method", "e2gan") == 2
     one_error_line(capsys, "--suite", "nope", "quick", "other")
 
 
@@ -314,14 +316,14 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
     (notdb / "results.sqlite").write_text("this is not sqlite " * 100)
     capsys.readouterr()
     cases = [
-        (["compare", tmp_path / "missing", d], ["BASE", "missing", "not found"]),
+        (["compare", tmp_path / "missing", d], ["REFERENCE", "missing", "not found"]),
         (["compare", lone, tmp_path / "missing2"], ["CANDIDATE", "missing2"]),
-        (["compare", empty, lone], ["BASE", "results.sqlite", str(empty)]),
+        (["compare", empty, lone], ["REFERENCE", "results.sqlite", str(empty)]),
         (["compare", garbage, lone], ["runs.csv", "unreadable"]),
         (["compare", nocols, lone], ["nocols.csv", "concept"]),
         (["compare", notdb, lone], ["results.sqlite"]),
-        (["compare", d, lone], ["--base-method", "e2gan-x", "e2gan"]),  # two non-reference methods: choose
-        (["compare", d, d, "--base-method", "nope"], ["--base-method", "nope", "e2gan-x"]),
+        (["compare", d, lone], ["--reference-method", "e2gan-x", "e2gan"]),  # two trained methods: choose
+        (["compare", d, d, "--base-method", "nope"], ["--reference-method", "nope", "e2gan-x"]),  # the old name
         (["compare", lone, d, "--candidate-method", "nope"], ["--candidate-method", "nope"]),
         (["compare", lone, lone, "--gate", "bogus:abs=1"], ["--gate", "bogus", "psnr"]),
         (["compare", lone, lone, "--gate", "psnr=0.5"], ["--gate", "psnr=0.5"]),
@@ -339,9 +341,10 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
 def test_markdown_layout(tmp_path):
     c = compare(side("e2gan", with_identity=False), side("e2gan-x", with_identity=False, psnr=-0.1))
     md = to_markdown(c)
-    for needle in ("# compare: PASS", "**base**", "**candidate**", "| metric | better | units | base | candidate |",
-                   "95% CI (t)", "95% CI (bootstrap)", "## Unmatched runs", "## Gate rule", "`psnr` abs 0.5",
-                   "`kid` rel 25%", "| train_seconds | not gated |"):
+    for needle in ("# compare: PASS", "**reference**", "**candidate**",
+                   "| metric | better | units | reference | candidate | Δ (cand − ref) |", "95% CI (t)",
+                   "95% CI (bootstrap)", "## Unmatched runs", "## Gate rule", "`psnr` abs 0.5", "`kid` rel 25%",
+                   "| train_seconds | not gated |"):
         assert needle in md, needle
     assert "| latency_ms |" not in md.split("## Gate rule")[0]  # measured on neither side: left out of the table
     row = next(line for line in md.splitlines() if line.startswith("| train_seconds |"))

@@ -179,12 +179,12 @@ def test_a_metric_in_one_file_reaches_run_report_and_gate(tmp_path, capsys, monk
     worse = rec.model_copy(update={"key": rec.key + "-worse", "method": "e2gan-worse", "mae": rec.mae + 5.0})
     store.commit(worse, store.staging(worse.key), "tiny")
     md_path = tmp_path / "verdict.md"
-    assert cli("compare", out, out, "--suite", "tiny", "--base-method", "e2gan", "--candidate-method",
+    assert cli("compare", out, out, "--suite", "tiny", "--reference-method", "e2gan", "--candidate-method",
                "e2gan-worse", "--markdown", md_path) == 1
     verdict = md_path.read_text()
     assert verdict.startswith("# compare: REGRESSED") and "worse beyond tolerance on mae" in verdict
     assert "`mae` abs 2" in verdict and "two grey levels" in verdict
-    assert cli("compare", out, out, "--suite", "tiny", "--base-method", "e2gan", "--candidate-method",
+    assert cli("compare", out, out, "--suite", "tiny", "--reference-method", "e2gan", "--candidate-method",
                "e2gan-worse", "--gate", "mae:off") == 0
     # and its parameters, like every plugin's, come from the suite (eval.params.<name>)
     suite.write_text(SUITE % ", params: {mae: {channel: 0}}")

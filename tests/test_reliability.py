@@ -219,7 +219,7 @@ def test_compare_reads_a_read_only_store_without_writing(smoke_out, tmp_path, ca
         shutil.copy2(f, store / f.name)
     with closing(sqlite3.connect(store / "results.sqlite")) as con:  # as written by a tool without WAL
         con.execute("PRAGMA journal_mode=DELETE").fetchall()
-    args = ("compare", store, store, "--suite", "smoke", "--base-method", "e2gan", "--candidate-method", "scratch")
+    args = ("compare", store, store, "--suite", "smoke", "--reference-method", "e2gan", "--candidate-method", "scratch")
     before = {p.name: p.read_bytes() for p in store.iterdir()}
     assert cli(*args) in (0, 1)  # a verdict
     assert {p.name: p.read_bytes() for p in store.iterdir()} == before  # not a byte changed, no file added
@@ -352,7 +352,7 @@ def test_diverging_run_is_recorded_failed_and_the_suite_goes_on(tmp_path, capsys
     assert cli("run", "--suite", suite, "--out", out) == 1
     assert "0 run(s) computed, 2 already in the store, 1 failed" in capsys.readouterr().out
     # compare names the failure instead of pairing it
-    assert cli("compare", out, out, "--suite", "tiny", "--base-method", "pix2pix", "--candidate-method", "boom") == 2
+    assert cli("compare", out, out, "--suite", "tiny", "--reference-method", "pix2pix", "--candidate-method", "boom") == 2
     one_error_line(capsys, "no runs match")
 
 

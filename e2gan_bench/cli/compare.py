@@ -15,7 +15,7 @@ from e2gan_bench.cli.app import app, console
 from e2gan_bench.errors import UserError
 
 _GATE_HELP = ("Tolerance for one metric, repeatable, overriding the defaults: METRIC:abs=X (metric units), "
-              "METRIC:rel=Y (fraction of mean |base|), METRIC:abs=X,rel=Y (the larger), METRIC:X (= abs), "
+              "METRIC:rel=Y (fraction of mean |reference|), METRIC:abs=X,rel=Y (the larger), METRIC:X (= abs), "
               "METRIC:off. The defaults and their reasons: `e2gan-bench metrics list`.")
 
 
@@ -31,7 +31,7 @@ def _print(c) -> None:
 
     style = {"PASS": "bold green", "REGRESSED": "bold red"}.get(c.verdict, "bold yellow")
     console.print(f"[{style}]{escape(headline(c))}[/{style}]")
-    for s in (c.base, c.candidate):
+    for s in (c.reference, c.candidate):
         console.print(f"  {escape(side_line(s).replace('**', ''))}")
         for n in s.notes:
             console.print(f"  note ({s.role.lower()}): {escape(n)}")
@@ -60,16 +60,18 @@ def _print(c) -> None:
 
 @app.command()
 def compare(
-    base: Annotated[Path, typer.Argument(help="Results folder of `run` (results.sqlite) or exported runs.csv "
+    reference: Annotated[Path, typer.Argument(help="Results folder of `run` (results.sqlite) or exported runs.csv "
                                               "(file or folder) of `report`.", show_default=False)],
-    candidate: Annotated[Path, typer.Argument(help="Same, for the candidate (may be the same folder as BASE).",
+    candidate: Annotated[Path, typer.Argument(help="Same, for the candidate (may be the same folder as REFERENCE).",
                                               show_default=False)],
     suite: Annotated[Optional[str], typer.Option(help="Only this suite's runs in a results store "
                                                       "(default: every run in the store).")] = None,
-    base_method: Annotated[Optional[str], typer.Option(
-        help="Method label in BASE (default: its only non-reference method).")] = None,
+    reference_method: Annotated[Optional[str], typer.Option(
+        "--reference-method", "--base-method",
+        help="Method label in REFERENCE (default: its only trained method; untrained reference methods such as "
+             "identity are skipped; --base-method is its former name).")] = None,
     candidate_method: Annotated[Optional[str], typer.Option(
-        help="Method label in CANDIDATE (default: its only non-reference method).")] = None,
+        help="Method label in CANDIDATE (default: its only trained method).")] = None,
     gate: Annotated[Optional[list[str]], typer.Option("--gate", help=_GATE_HELP, show_default=False)] = None,
     confidence: Annotated[float, typer.Option(help="Two-sided confidence level of the intervals.")] = 0.95,
     alpha: Annotated[Optional[float], typer.Option(
@@ -78,7 +80,7 @@ def compare(
     markdown: Annotated[Optional[Path], typer.Option(help="Write the verdict as markdown here.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the comparison as JSON here.")] = None,
 ) -> None:
-    """Regression gate: compare CANDIDATE with BASE, paired by (concept, seed), concepts as units; exit 1 when a
+    """Regression gate: compare CANDIDATE with REFERENCE, paired by (concept, seed), concepts as units; exit 1 when a
     gated metric regressed (significantly worse beyond tolerance), 2 on bad input or when a gated metric cannot be
     compared. A suite with a ``gate:`` section brings its tolerances, level and measured calibration."""
     from e2gan_bench.report.compare.comparison import compare as run_compare
@@ -87,9 +89,9 @@ def compare(
 
     suite_specs, suite_alpha, calibration = suite_gate(suite)
     gates = resolve_gates([*suite_specs, *(gate or [])])  # bad --gate fails before any reading
-    b = open_side(base, suite, base_method, role="BASE", option="--base-method")
+    r = open_side(reference, suite, reference_method, role="REFERENCE", option="--reference-method")
     c = open_side(candidate, suite, candidate_method, role="CANDIDATE", option="--candidate-method")
-    result = run_compare(b, c, gates, confidence, alpha if alpha is not None else suite_alpha or 0.05, calibration)
+    result = run_compare(r, c, gates, confidence, alpha if alpha is not None else suite_alpha or 0.05, calibration)
     finish(result, markdown, json_out)
 
 

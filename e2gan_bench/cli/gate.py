@@ -79,8 +79,8 @@ def gate(
     console.print(counts.line())
     recs = {m: [rec.model_copy(update={"method": m}) for sp in specs if sp.method.name == m
                 and (rec := store.get(sp.key)) is not None] for m in (ref, cand["name"])}
-    base = Side("BASE", str(out), "results store", ref, s.name, recs[ref])
+    rside = Side("REFERENCE", str(out), "results store", ref, s.name, recs[ref])
     cside = Side("CANDIDATE", str(out), "results store", cand["name"], s.name, recs[cand["name"]])
-    result = run_compare(base, cside, resolve_gates(list(s.gate.tolerances)), 0.95, s.gate.alpha,
+    result = run_compare(rside, cside, resolve_gates(list(s.gate.tolerances)), 0.95, s.gate.alpha,
                          s.gate.calibration.model_dump() if s.gate.calibration else None)
     finish(result, markdown, json_out, field="gate.tolerances")

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Default regression-gate tolerance on the mean worsening: ``max(abs, rel × mean |base|)``; neither set
+    """Default regression-gate tolerance on the mean worsening: ``max(abs, rel × mean |reference|)``; neither set
     means the metric is reported but not gated. ``reason`` says why (both ways)."""
 
     abs: float | None = None

@@ -1,12 +1,12 @@
-"""``compare``: the regression gate between two result sets (BASE and CANDIDATE).
+"""``compare``: the regression gate between two result sets (REFERENCE and CANDIDATE).
 
 One method is taken from each side (:mod:`.sides`) and its runs are paired by (concept, seed); failed runs and
 runs without a counterpart are listed as unmatched and left out.
 
-Per metric measured on both sides, the paired differences ``candidate - base`` are averaged within each concept and
+Per metric measured on both sides, the paired differences ``candidate - reference`` are averaged within each concept and
 **the concepts are the units** (:mod:`e2gan_bench.report.stats.units`; with one concept, its seeds, labelled so):
 the mean difference, a two-sided Student-t interval over the units, a hierarchical bootstrap interval (concepts,
-then seeds) and a one-sided test of "candidate worse". The relative change is ``mean(d) / mean(|base|)``. A metric
+then seeds) and a one-sided test of "candidate worse". The relative change is ``mean(d) / mean(|reference|)``. A metric
 whose backend differs between the sides (see ``RunRecord.backends``) is *not comparable*; one measured on one side
 only, or on neither, is *not measured* — never confused with a regression.
 
@@ -51,9 +51,9 @@ class MetricResult:
     n_concepts: int = 0
     n_seeds: int = 0
     n_runs: int = 0  # matched (concept, seed) pairs with a value on both sides
-    base_mean: float | None = None
+    reference_mean: float | None = None
     candidate_mean: float | None = None
-    diff: float | None = None  # mean over units of (candidate - base)
+    diff: float | None = None  # mean over units of (candidate - reference)
     diff_pct: float | None = None
     ci_t: tuple[float, float] | None = None
     ci_bootstrap: tuple[float, float] | None = None
@@ -62,7 +62,7 @@ class MetricResult:
     p_holm: float | None = None  # Holm-adjusted across the gated metrics with run-to-run noise
     gate: str | None = None
     tolerance: float | None = None
-    backend_base: str | None = None
+    backend_reference: str | None = None
     backend_candidate: str | None = None
     note: str = ""
 
@@ -73,7 +73,7 @@ class MetricResult:
 
 @dataclass
 class Unmatched:
-    side: str  # BASE / CANDIDATE
+    side: str  # REFERENCE / CANDIDATE
     concept: str
     seed: int
     reason: str
@@ -81,7 +81,7 @@ class Unmatched:
 
 @dataclass
 class Comparison:
-    base: Side
+    reference: Side
     candidate: Side
     confidence: float
     matched: list[tuple[str, int]]
@@ -120,7 +120,7 @@ class Comparison:
             "calibration": self.calibration,
             "bootstrap_resamples": self.bootstrap_resamples,
             "bootstrap_seed": BOOTSTRAP_SEED,
-            "base": {k: v for k, v in asdict(self.base).items() if k != "records"},
+            "reference": {k: v for k, v in asdict(self.reference).items() if k != "records"},
             "candidate": {k: v for k, v in asdict(self.candidate).items() if k != "records"},
             "matched": [{"concept": c, "seed": s} for c, s in self.matched],
             "unmatched": [asdict(u) for u in self.unmatched],
@@ -163,7 +163,7 @@ def _index(side: Side) -> tuple[dict[tuple[str, int], RunRecord], list[Unmatched
 
 def _backend_mismatch(pairs: list[tuple[RunRecord, RunRecord]], m: str,
                       also: tuple[str, ...]) -> tuple[str | None, str | None, str]:
-    """(base backends, candidate backends, reason or '') for one metric over the matched pairs."""
+    """(reference backends, candidate backends, reason or '') for one metric over the matched pairs."""
     bset = sorted({str(b.backends.get(m)) for b, _ in pairs})
     cset = sorted({str(c.backends.get(m)) for _, c in pairs})
     bb, cb = ", ".join(bset), ", ".join(cset)
@@ -181,29 +181,29 @@ def _backend_mismatch(pairs: list[tuple[RunRecord, RunRecord]], m: str,
 Pairs = list[tuple[RunRecord, RunRecord]]
 
 
-def _match(bside: Side, cside: Side) -> tuple[Pairs, list[tuple[str, int]], list[Unmatched]]:
-    bidx, unmatched = _index(bside)
+def _match(ref_side: Side, cside: Side) -> tuple[Pairs, list[tuple[str, int]], list[Unmatched]]:
+    ref_idx, unmatched = _index(ref_side)
     cidx, cun = _index(cside)
     unmatched += cun
-    keys = sorted(set(bidx) & set(cidx))
-    for c, s in sorted(set(bidx) - set(cidx)):
+    keys = sorted(set(ref_idx) & set(cidx))
+    for c, s in sorted(set(ref_idx) - set(cidx)):
         why = "run failed in CANDIDATE" if any(u.concept == c and u.seed == s for u in cun) else "no run in CANDIDATE"
-        unmatched.append(Unmatched("BASE", c, s, why))
-    for c, s in sorted(set(cidx) - set(bidx)):
-        unmatched.append(Unmatched("CANDIDATE", c, s, "no run in BASE"))
+        unmatched.append(Unmatched("REFERENCE", c, s, why))
+    for c, s in sorted(set(cidx) - set(ref_idx)):
+        unmatched.append(Unmatched("CANDIDATE", c, s, "no run in REFERENCE"))
     if not keys:
         def _desc(side: Side, idx: dict[tuple[str, int], RunRecord]) -> str:
             runs = ", ".join(f"{c}/{s}" for c, s in sorted(idx)[:6]) or "no finished runs"
             return f"{side.role} method '{side.method}' ({runs})"
-        raise UserError(f"no runs match by (concept, seed): {_desc(bside, bidx)} vs {_desc(cside, cidx)}",
+        raise UserError(f"no runs match by (concept, seed): {_desc(ref_side, ref_idx)} vs {_desc(cside, cidx)}",
                         field="CANDIDATE", value=cside.path)
-    return [(bidx[k], cidx[k]) for k in keys], keys, unmatched
+    return [(ref_idx[k], cidx[k]) for k in keys], keys, unmatched
 
 
 RULE = ("a gated metric regresses when the mean worsening over units (concepts) exceeds its tolerance and the "
         "one-sided t-test of 'candidate worse' is significant at alpha after a Holm correction across the gated "
         "metrics with run-to-run noise (deterministic counts decide exactly; one unit: the point difference); "
-        "tolerance = max(abs, rel × mean |base|)")
+        "tolerance = max(abs, rel × mean |reference|)")
 
 
 def _not_comparable(m: type[Metric], pairs_all: Pairs, gate: Gate | None) -> MetricResult | None:
@@ -214,13 +214,13 @@ def _not_comparable(m: type[Metric], pairs_all: Pairs, gate: Gate | None) -> Met
     res = MetricResult(name, m.higher_is_better, "not comparable", n_runs=len(pairs),
                        gate=gate.describe() if gate else None)
     if not pairs:
-        b_any = any(b.value(name) is not None for b, _ in pairs_all)
+        r_any = any(b.value(name) is not None for b, _ in pairs_all)
         c_any = any(c.value(name) is not None for _, c in pairs_all)
         res.status = "not measured"
-        res.note = ("not measured in CANDIDATE" if not c_any else "not measured in BASE" if not b_any else
-                    "not measured on the same runs in BASE and CANDIDATE")
+        res.note = ("not measured in CANDIDATE" if not c_any else "not measured in REFERENCE" if not r_any else
+                    "not measured on the same runs in REFERENCE and CANDIDATE")
     else:
-        res.backend_base, res.backend_candidate, res.note = _backend_mismatch(pairs, name, m.compare_also)
+        res.backend_reference, res.backend_candidate, res.note = _backend_mismatch(pairs, name, m.compare_also)
     return res if res.note else None
 
 
@@ -229,16 +229,16 @@ def _paired_metric(m: type[Metric], pairs_all: Pairs, gate: Gate | None, confide
     pairs = [(b, c) for b, c in pairs_all if b.value(m.name) is not None and c.value(m.name) is not None]
     res = MetricResult(m.name, m.higher_is_better, "not gated", n_runs=len(pairs),
                        gate=gate.describe() if gate else None)
-    res.backend_base, res.backend_candidate, _ = _backend_mismatch(pairs, m.name, m.compare_also)
+    res.backend_reference, res.backend_candidate, _ = _backend_mismatch(pairs, m.name, m.compare_also)
     bv = {(b.concept, b.seed): float(b.value(m.name)) for b, _ in pairs}
     cv = {(c.concept, c.seed): float(c.value(m.name)) for _, c in pairs}
     u = paired_records(bv, cv)
     test = paired_test(u, m.higher_is_better, confidence)
-    base_units = paired_records({k: 0.0 for k in bv}, bv).values  # the base side's own concept means
+    ref_units = paired_records({k: 0.0 for k in bv}, bv).values  # the reference side's own concept means
     cand_units = paired_records({k: 0.0 for k in cv}, cv).values
     scale = float(np.abs(np.array(list(bv.values()))).mean())
     res.n, res.level, res.n_concepts, res.n_seeds = u.n, u.level, u.n_concepts, u.n_seeds
-    res.base_mean, res.candidate_mean = float(base_units.mean()), float(cand_units.mean())
+    res.reference_mean, res.candidate_mean = float(ref_units.mean()), float(cand_units.mean())
     res.diff = test.interval.mean
     res.diff_pct = 100.0 * res.diff / scale if scale > 0 else None
     res.ci_t, res.ci_bootstrap = test.interval.bounds, test.bootstrap
@@ -252,7 +252,7 @@ def _paired_metric(m: type[Metric], pairs_all: Pairs, gate: Gate | None, confide
     return res, test
 
 
-def compare(base: Side | list[RunRecord], candidate: Side | list[RunRecord], gates: dict[str, Gate] | None = None,
+def compare(reference: Side | list[RunRecord], candidate: Side | list[RunRecord], gates: dict[str, Gate] | None = None,
             confidence: float = 0.95, alpha: float = GATE_ALPHA,
             calibration: dict[str, Any] | None = None) -> Comparison:
     """Pair runs by (concept, seed), compare every metric measured on both sides and apply the gates.
@@ -263,8 +263,8 @@ def compare(base: Side | list[RunRecord], candidate: Side | list[RunRecord], gat
     if not (0.0 < alpha < 1.0):
         raise UserError("alpha must be between 0 and 1 (exclusive)", field="--alpha", value=alpha)
     gates = resolve_gates() if gates is None else gates
-    bside, cside = as_side(base, "BASE"), as_side(candidate, "CANDIDATE")
-    pairs_all, keys, unmatched = _match(bside, cside)
+    ref_side, cside = as_side(reference, "REFERENCE"), as_side(candidate, "CANDIDATE")
+    pairs_all, keys, unmatched = _match(ref_side, cside)
     results: list[MetricResult] = []
     tests: dict[str, Any] = {}
     tolerances: dict[str, float] = {}
@@ -296,5 +296,5 @@ def compare(base: Side | list[RunRecord], candidate: Side | list[RunRecord], gat
             if t.status == "inconclusive":
                 res.note = "; ".join(x for x in (res.note, "worse than tolerance but not significant: add concepts")
                                      if x)
-    return Comparison(bside, cside, confidence, keys, unmatched, results, errors, gates, alpha=alpha,
+    return Comparison(ref_side, cside, confidence, keys, unmatched, results, errors, gates, alpha=alpha,
                       calibration=calibration)

@@ -1,7 +1,7 @@
 """Regression-gate tolerances: the defaults (each metric's ``gate``, :mod:`e2gan_bench.metrics`) and the
 ``--gate METRIC:SPEC`` overrides.
 
-A tolerance is ``abs=X`` (metric units), ``rel=Y`` (fraction of ``mean(|base|)`` over the pairs), or both
+A tolerance is ``abs=X`` (metric units), ``rel=Y`` (fraction of ``mean(|reference|)`` over the pairs), or both
 (``abs=X,rel=Y``: the larger one applies). ``--gate METRIC:X`` means ``abs=X``, ``--gate METRIC:off`` removes it.
 """
 
@@ -18,7 +18,7 @@ FORMAT = "METRIC:abs=X, METRIC:rel=Y, METRIC:abs=X,rel=Y, METRIC:X or METRIC:off
 
 @dataclass
 class Gate:
-    """Tolerance on the mean worsening of one metric: max(abs, rel × mean |base|)."""
+    """Tolerance on the mean worsening of one metric: max(abs, rel × mean |reference|)."""
 
     metric: str
     abs: float | None = None

@@ -23,7 +23,7 @@ DETAIL_COLUMNS = ("search_seconds", "n_train_used", "eval_seconds", "n_test")
 class Side:
     """One side of the comparison: where it came from and the chosen method's runs (any status)."""
 
-    role: str  # "BASE" / "CANDIDATE"
+    role: str  # "REFERENCE" / "CANDIDATE"
     path: str
     kind: str  # "results store" / "runs.csv" / "records"
     method: str
@@ -132,8 +132,8 @@ def _pick_method(pairs: list[tuple[str, RunRecord]], method: str | None, role: s
                     allowed=", ".join(trained or methods))
 
 
-def open_side(path: Path | str, suite: str | None = None, method: str | None = None, *, role: str = "BASE",
-              option: str = "--base-method") -> Side:
+def open_side(path: Path | str, suite: str | None = None, method: str | None = None, *, role: str = "REFERENCE",
+              option: str = "--reference-method") -> Side:
     """Read one side (results folder, runs.csv or a folder holding one) and pick its method."""
     path = Path(path)
     kind, where = _locate(path, role)
@@ -149,8 +149,8 @@ def open_side(path: Path | str, suite: str | None = None, method: str | None = N
     return Side(role, str(path), kind, chosen, suite if kind == "results store" else None, records, notes)
 
 
-def load_side(path: Path | str, suite: str | None = None, method: str | None = None, *, role: str = "BASE",
-              option: str = "--base-method") -> list[RunRecord]:
+def load_side(path: Path | str, suite: str | None = None, method: str | None = None, *, role: str = "REFERENCE",
+              option: str = "--reference-method") -> list[RunRecord]:
     """The chosen method's run records (any status) of one side; see :func:`open_side`."""
     return open_side(path, suite, method, role=role, option=option).records
 

@@ -37,7 +37,7 @@ def table_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the per-metric table (shared by the markdown and the terminal); the last column is
     the note."""
     pct = f"{c.confidence * 100:g}%"
-    header = ["metric", "better", "units", "base", "candidate", "Δ (cand − base)", "Δ%", f"{pct} CI (t)",
+    header = ["metric", "better", "units", "reference", "candidate", "Δ (cand − ref)", "Δ%", f"{pct} CI (t)",
               f"{pct} CI (bootstrap)", "p worse (Holm)", "gate (tolerance)", "verdict", "note"]
     rows = []
     for r in c.metrics:
@@ -47,7 +47,7 @@ def table_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
         compared = r.status not in ("not comparable", "not measured")
         rows.append([
             r.metric, "higher" if r.higher_is_better else "lower", _units(r),
-            _num(r.metric, r.base_mean), _num(r.metric, r.candidate_mean), _num(r.metric, r.diff, signed=True),
+            _num(r.metric, r.reference_mean), _num(r.metric, r.candidate_mean), _num(r.metric, r.diff, signed=True),
             "–" if r.diff_pct is None else f"{r.diff_pct:+.1f}%".replace("-", "−"),
             _ci(r.metric, r.ci_t, r.n) if compared else "–",
             _ci(r.metric, r.ci_bootstrap, r.n) if compared else "–",
@@ -58,7 +58,7 @@ def table_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
 
 
 def headline(c: Comparison) -> str:
-    who = f"candidate `{c.candidate.method}` vs base `{c.base.method}`"
+    who = f"candidate `{c.candidate.method}` vs reference `{c.reference.method}`"
     if c.errors:
         return f"compare: CANNOT GATE — {who}: " + "; ".join(f"{m}: {e}" for m, e in c.errors.items())
     cal = f" [{calibration_text(c.calibration)}]" if c.calibration else ""
@@ -115,8 +115,8 @@ def default_gate_table() -> list[str]:
 
 def to_markdown(c: Comparison) -> str:
     header, rows = table_rows(c)
-    md = [f"# {headline(c)}", "", f"- {side_line(c.base)}", f"- {side_line(c.candidate)}"]
-    for s in (c.base, c.candidate):
+    md = [f"# {headline(c)}", "", f"- {side_line(c.reference)}", f"- {side_line(c.candidate)}"]
+    for s in (c.reference, c.candidate):
         md += [f"- note ({s.role.lower()}): {n}" for n in s.notes]
     matched = ", ".join(f"{cc}/{s}" for cc, s in c.matched)
     md += [f"- matched runs (concept/seed): **{len(c.matched)}** — {matched}", ""]
@@ -131,7 +131,7 @@ def to_markdown(c: Comparison) -> str:
     nc = [m for m in c.metrics if m.status in ("not comparable", "not measured")]
     if nc or c.errors:
         md += ["## Not comparable or not measured", ""]
-        md += [f"- `{m.metric}`: {m.note}" + (f" — base {m.backend_base}, candidate {m.backend_candidate}"
+        md += [f"- `{m.metric}`: {m.note}" + (f" — reference {m.backend_reference}, candidate {m.backend_candidate}"
                                               if "backends" in m.note else "") for m in nc]
         md += [f"- **cannot gate `{m}`: {e}** (compare without it: `--gate {m}:off`)" for m, e in c.errors.items()]
         md.append("")
