@@ -40,7 +40,7 @@ class _FeatureDistance(Metric):
         from e2gan_bench.features import weights
         from e2gan_bench.features.extractors import get_extractor
 
-        info = get_extractor("auto").info
+        info = get_extractor("auto", batch=spec.feature_batch).info  # the instance the evaluation will use
         label, extra = f"{info.name}@{info.weights}", {"resize": info.resize}
         ref, why = weights.resolve_with_reason("inception")
         if info.fallback:
