@@ -1,6 +1,6 @@
 """pytest-benchmark: a few training steps of each method of the quick suite, through the real method code path.
 
-One round is ``training.methods.run_method`` — the function ``run`` calls for every (concept, method, seed):
+One round is ``methods.run.run_method`` — the function ``run`` calls for every (concept, method, seed):
 build the generator (from the base weights for E2GAN and full fine-tuning), select the data (k-means half for
 E2GAN), inject LoRA on the crucial layers (E2GAN), train with ``training.trainer.train_gan`` (generator +
 PatchGAN, batch 8, 48 px) and save what the concept keeps — with the budget cut to ``STEPS`` steps and no
@@ -23,8 +23,8 @@ import pytest
 import torch
 from conftest import Quick, machine_info
 
+from e2gan_bench.methods.run import MethodOutcome, run_method
 from e2gan_bench.models.generators import ARCHS
-from e2gan_bench.training.methods import MethodOutcome, run_method
 
 STEPS = 4
 METHODS = ("e2gan", "full-finetune", "scratch", "pix2pix")

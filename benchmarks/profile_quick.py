@@ -103,7 +103,7 @@ def fold(stats_file: Path, wall: float, n: int) -> dict:
     runner = p.cum("harness/runner.py", "run_specs")
     base = p.cum("training/base.py", "load_or_train_base")
     base_train = p.cum("training/trainer.py", "train_gan", caller=("training/base.py", "load_or_train_base"))
-    student_train = p.cum("training/trainer.py", "train_gan", caller=("training/methods.py", "run_method"))
+    student_train = p.cum("training/trainer.py", "train_gan", caller=("methods/run.py", "run_method"))
     validation = p.cum("training/validation.py", "__call__")
     data_students = p.cum("data/dataset.py", "build_dataset", caller=("harness/compute.py", "run_one"))
     g_fwd = sum(p.code(c.forward) for c in vars(generators).values()
@@ -112,7 +112,7 @@ def fold(stats_file: Path, wall: float, n: int) -> dict:
     backward = p.code(torch.autograd.backward)
     adam = p.cum("torch/optim/adam.py", "step")
     lora = p.cum("peft/tuners/lora/layer.py", "forward")
-    search = sum(p.cum("training/rank_search.py", f) for f in ("e2gan_search", "grad_spectrum", "random_allocation"))
+    search = sum(p.cum("methods/e2gan/rank_search.py", f) for f in ("e2gan_search", "grad_spectrum", "random_allocation"))
     evaluate = p.cum("metrics/evaluate.py", "evaluate")
     metrics = {}
     for cls in all_metrics():

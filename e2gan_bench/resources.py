@@ -1,4 +1,8 @@
-"""Find the built-in concepts, methods and suites — from a checkout or an installed wheel."""
+"""Find the built-in concepts, methods and suites — from a checkout or an installed wheel.
+
+Methods are folders: E2GAN's is ``e2gan_bench/methods/e2gan/`` (inside the package), the baselines' are
+``baselines/<name>/`` (a top-level folder of the checkout; ``_resources/baselines`` in a wheel); each holds its
+preset ``<name>.yaml`` and its card. Method folders are searched recursively, built-in and ``--methods-dir`` alike."""
 
 from __future__ import annotations
 
@@ -18,10 +22,10 @@ from e2gan_bench.config import (
 )
 from e2gan_bench.errors import ConfigError
 
-KINDS = ("concepts", "methods", "suites", "targets")
+KINDS = ("concepts", "baselines", "suites", "targets")
 
 #: Folder of each kind in a checkout; a wheel installs them as ``_resources/<kind>``.
-CHECKOUT_FOLDERS = {"concepts": "concepts", "methods": "methods", "suites": "suites", "targets": "targets"}
+CHECKOUT_FOLDERS = {"concepts": "concepts", "baselines": "baselines", "suites": "suites", "targets": "targets"}
 
 
 def builtin_dir(kind: str) -> Path:
@@ -29,6 +33,11 @@ def builtin_dir(kind: str) -> Path:
     pkg = Path(__file__).resolve().parent
     inside = pkg / "_resources" / kind
     return inside if inside.is_dir() else pkg.parent / CHECKOUT_FOLDERS[kind]
+
+
+def builtin_method_dirs() -> list[Path]:
+    """The built-in method folders: E2GAN's (inside the package) and the baselines' (``baselines/<name>/``)."""
+    return [Path(__file__).resolve().parent / "methods", builtin_dir("baselines")]
 
 
 def _yaml_files(dirs: list[Path], recursive: tuple[Path, ...] = ()) -> dict[str, Path]:
@@ -52,7 +61,9 @@ class Catalog:
         # the built-in concepts include their subfolders (concepts/paper/: the paper's concept sets)
         builtin = builtin_dir("concepts")
         self.concept_files = _yaml_files([builtin, *(concept_dirs or [])], recursive=(builtin,))
-        self.method_files = _yaml_files([builtin_dir("methods"), *(method_dirs or [])])
+        # a method is a folder (its preset, its card, perhaps its code): every method folder is searched recursively
+        mdirs = [*builtin_method_dirs(), *(method_dirs or [])]
+        self.method_files = _yaml_files(mdirs, recursive=tuple(mdirs))
         self._concepts: dict[str, Concept] = {}
         self._methods: dict[str, Method] = {}
         self._bind: Callable[[Concept, str], Concept] | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from e2gan_bench.config import Concept, Method, Suite, load_concept, load_suite
@@ -85,8 +87,10 @@ def test_deep_merge():
 
 
 def test_builtin_dir_points_at_checkout_or_wheel():
-    for kind in ("concepts", "methods", "suites", "targets"):
+    for kind in ("concepts", "suites", "targets"):
         assert any(builtin_dir(kind).glob("*.yaml"))
+    assert {p.parent.name for p in builtin_dir("baselines").glob("*/*.yaml")} == {
+        "full-finetune", "scratch", "pix2pix", "identity"}
 
 
 def test_suite_defaults():
@@ -116,3 +120,21 @@ def test_rank_search_names_stay_valid_names():
     name = rank_search_name("m" * 64, "pkg.module:" + "Very_Long_Search_Name" * 5)
     assert len(name) == 64 and re.match(NAME_PATTERN, name) and name.endswith("-rs-very-long-search-namever")
     assert rank_search_name("e2gan", "uniform") == "e2gan-rs-uniform"
+
+
+def test_every_builtin_method_is_one_folder():
+    """A method is a folder holding its preset and its card: E2GAN's inside the package, each baseline's under
+    baselines/; the preset names a registered trainable set (the method's code)."""
+    from e2gan_bench.methods.contract import TRAINABLES
+
+    cat = Catalog()
+    assert set(cat.method_names()) == {"e2gan", "full-finetune", "scratch", "pix2pix", "identity"}
+    for name, f in cat.method_files.items():
+        assert f.parent.name == name and (f.parent / "README.md").is_file(), f
+        method = cat.method(name)
+        assert method.name == name and method.trainable in TRAINABLES.names()
+    import e2gan_bench
+
+    assert cat.method_files["e2gan"].resolve().parent == (Path(e2gan_bench.__file__).parent / "methods" / "e2gan").resolve()
+    for name in ("full-finetune", "scratch", "pix2pix", "identity"):
+        assert cat.method_files[name].resolve().parent.parent == builtin_dir("baselines").resolve()

@@ -21,12 +21,12 @@ from e2gan_bench.harness import spec as spec_module
 from e2gan_bench.harness.spec import expand_suite
 from e2gan_bench.harness.store import ResultsStore
 from e2gan_bench.keys import code_fingerprint, code_version
+from e2gan_bench.methods.artifacts import load_generator, training_summary
+from e2gan_bench.methods.run import run_method
 from e2gan_bench.models.generators import ARCHS
 from e2gan_bench.models.tensors import generate
 from e2gan_bench.models.text import HashEncoder
 from e2gan_bench.resources import Catalog
-from e2gan_bench.training.artifacts import load_generator, training_summary
-from e2gan_bench.training.methods import run_method
 
 PKG = Path(e2gan_bench.__file__).resolve().parent
 
@@ -98,7 +98,7 @@ def test_docstring_edit_keeps_every_key_code_edit_changes_training_keys(tmp_path
         return [(s.train_key, s.key) for s in specs]
 
     before = keys()
-    f = root / "training" / "methods.py"
+    f = root / "methods" / "run.py"
     text = f.read_text()
     f.write_text(text.replace('"""Execute one method', '"""(Edited.) Execute one method', 1)
                  .replace("torch.manual_seed(seed)", "torch.manual_seed(seed)  # a new comment", 1))
@@ -107,6 +107,11 @@ def test_docstring_edit_keeps_every_key_code_edit_changes_training_keys(tmp_path
     f.write_text(text + "\n_EDITED = True\n")
     after = keys()
     assert all(a[0] != b[0] and a[1] != b[1] for a, b in zip(after, before, strict=True))
+    f.write_text(text)
+    assert keys() == before
+    search = root / "methods" / "e2gan" / "rank_search.py"  # a method folder's code is in the fingerprint too
+    search.write_text(search.read_text() + "\n_EDITED = True\n")
+    assert all(a[0] != b[0] for a, b in zip(keys(), before, strict=True))
 
 
 def test_run_key_is_training_key_plus_evaluation_settings(tmp_path):

@@ -27,7 +27,7 @@ gate:
 """
 
 # the reference's resolved recipe (methods/scratch.yaml with the suite's budget) under another name
-_scratch = yaml.safe_load((builtin_dir("methods") / "scratch.yaml").read_text())
+_scratch = yaml.safe_load((builtin_dir("baselines") / "scratch" / "scratch.yaml").read_text())
 SAME = yaml.safe_dump({"name": "same", "arch": _scratch["arch"], "init": _scratch["init"],
                        "trainable": _scratch["trainable"], "budget": {**_scratch["budget"], "steps": 40, "batch": 2}})
 UNTRAINED = "name: untrained\narch: e2gan\ninit: scratch\ntrainable: all\nbudget: {steps: 0}\n"

@@ -15,14 +15,14 @@ from e2gan_bench.config import BaseSpec, Method  # noqa: E402
 from e2gan_bench.data.dataset import DataSettings, build_dataset  # noqa: E402
 from e2gan_bench.errors import ConfigError  # noqa: E402
 from e2gan_bench.harness.store import ResultsStore  # noqa: E402
+from e2gan_bench.methods.e2gan.rank_search import RANK_SEARCHES, RankSearchContext  # noqa: E402
+from e2gan_bench.methods.run import run_method  # noqa: E402
 from e2gan_bench.models.generators import ARCHS, CRUCIAL_GROUPS  # noqa: E402
 from e2gan_bench.models.lora import full_ranks, lora_param_count, lora_targets  # noqa: E402
 from e2gan_bench.models.text import CachedPromptEncoder, HashEncoder  # noqa: E402
 from e2gan_bench.plugins import parse_params  # noqa: E402
 from e2gan_bench.resources import Catalog  # noqa: E402
 from e2gan_bench.training.base import concept_embedding, select_base_concepts  # noqa: E402
-from e2gan_bench.training.methods import run_method  # noqa: E402
-from e2gan_bench.training.rank_search import RANK_SEARCHES, RankSearchContext  # noqa: E402
 
 TINY = {"ngf": 4}
 

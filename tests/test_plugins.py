@@ -21,14 +21,14 @@ from e2gan_bench.data.sources import SOURCES
 from e2gan_bench.data.teachers import TEACHERS, DiffusersTeacher, ProceduralTeacher, Teacher
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.harness.store import ResultsStore
+from e2gan_bench.methods.contract import TRAINABLES
+from e2gan_bench.methods.e2gan.rank_search import RANK_SEARCHES
 from e2gan_bench.metrics import METRICS, all_metrics
 from e2gan_bench.plugins import params_model
 from e2gan_bench.registry import Registry
 from e2gan_bench.report.compare.gates import metric_table
 from e2gan_bench.training.base import BASE_SELECTORS
-from e2gan_bench.training.rank_search import RANK_SEARCHES
 from e2gan_bench.training.selection import DATA_SELECTORS
-from e2gan_bench.training.trainables import TRAINABLES
 
 pytestmark = pytest.mark.usefixtures("allow_code")  # these tests name their plugins as module:attr in files
 
@@ -194,17 +194,16 @@ def test_a_metric_in_one_file_reaches_run_report_and_gate(tmp_path, capsys, monk
 
 
 @pytest.mark.slow
-def test_a_method_in_one_file_and_one_preset_runs_end_to_end(tmp_path, capsys):
-    """A new method is one file (tests/plugins/my_trainable.py: only the biases train, only they are kept) and one
-    preset naming it: it trains from the base model, its artifact is what it chose to keep, `evaluate --force`
-    rebuilds the generator through its own `load`, and nothing in the package names it."""
+def test_a_method_in_one_folder_runs_end_to_end(tmp_path, capsys):
+    """A new method is one folder (tests/plugins/bitfit/: the trainable-set plugin — only the biases train, only they
+    are kept —, the preset naming it and its card): added with --methods-dir, it trains from the base model, its
+    artifact is what it chose to keep, `evaluate --force` rebuilds the generator through its own `load`, and nothing
+    in the package names it."""
     import e2gan_bench
 
-    mdir = tmp_path / "methods"
-    mdir.mkdir()
-    (mdir / "bitfit.yaml").write_text(
-        "name: bitfit\ndescription: only the biases train (BitFit)\narch: e2gan\ninit: base\n"
-        "trainable: plugins.my_trainable:BiasOnly\nbudget: {steps: 2, batch: 2, lr: 0.01}\n")
+    mdir = Path(__file__).parent / "plugins" / "bitfit"
+    assert sorted(p.name for p in mdir.iterdir() if not p.name.startswith("__pycache__")) == [
+        "README.md", "__init__.py", "bitfit.yaml"]
     suite = tmp_path / "tiny.yaml"
     suite.write_text((SUITE % "").replace(
         "methods: [{name: e2gan, overrides: {budget: {steps: 2, batch: 2}, data: {selector: all}}}]",

@@ -24,15 +24,15 @@ from e2gan_bench.errors import ConfigError, UserError
 from e2gan_bench.features.extractors import EXTRACTORS
 from e2gan_bench.harness.executors import EXECUTORS, LocalExecutor, ProcessExecutor, make_executor
 from e2gan_bench.harness.spec import expand_suite
+from e2gan_bench.methods.contract import TRAINABLES
+from e2gan_bench.methods.e2gan.rank_search import RANK_SEARCHES
 from e2gan_bench.metrics import METRICS
 from e2gan_bench.models.generators import ARCHS, Generator, build_generator
 from e2gan_bench.models.text import TEXT_DIM, TEXT_ENCODERS, HashEncoder, build_encoder
 from e2gan_bench.registry import Registry
 from e2gan_bench.resources import Catalog
 from e2gan_bench.training.base import BASE_SELECTORS
-from e2gan_bench.training.rank_search import RANK_SEARCHES
 from e2gan_bench.training.selection import DATA_SELECTORS
-from e2gan_bench.training.trainables import TRAINABLES
 
 #: kind -> (registry, how an entry takes its parameters)
 REGISTRIES: dict[str, tuple[Registry, str]] = {

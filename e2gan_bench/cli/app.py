@@ -28,7 +28,8 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 ConceptDirs = Annotated[Optional[list[Path]], typer.Option("--concepts-dir", help="Extra folder of concept YAMLs.")]
-MethodDirs = Annotated[Optional[list[Path]], typer.Option("--methods-dir", help="Extra folder of method YAMLs.")]
+MethodDirs = Annotated[Optional[list[Path]], typer.Option(
+    "--methods-dir", help="Extra folder of methods: method YAMLs in it or in its subfolders (a method is a folder).")]
 
 
 def open_catalog(concept_dirs: list[Path] | None = None, method_dirs: list[Path] | None = None) -> Catalog:

@@ -115,14 +115,19 @@ def suites_show(name: str) -> None:
 
 @methods_app.command("list")
 def methods_list(methods_dir: MethodDirs = None) -> None:
-    """Methods: E2GAN and the baselines (built-in ``methods/`` and ``--methods-dir`` folders)."""
+    """Methods: E2GAN and the baselines (built-in method folders and ``--methods-dir`` folders), each with the folder
+    that holds it (its preset and card)."""
+    import e2gan_bench
+
     cat = open_catalog(None, methods_dir)
     t = Table(title="methods")
-    for c in ("name", "arch", "init", "trainable", "data", "description"):
+    for c in ("name", "folder", "arch", "init", "trainable", "data", "description"):
         t.add_column(c)
+    root = Path(e2gan_bench.__file__).resolve().parent.parent
     for n in cat.method_names():
-        m = cat.method(n)
-        t.add_row(m.name, m.arch, m.init, m.trainable, m.data.selector, m.description)
+        m, folder = cat.method(n), cat.method_files[n].resolve().parent
+        shown = folder.relative_to(root) if folder.is_relative_to(root) else folder
+        t.add_row(m.name, str(shown), m.arch, m.init, m.trainable, m.data.selector, m.description)
     console.print(t)
 
 
@@ -156,8 +161,8 @@ app.add_typer(rank_search_app, name="rank-search")
 @rank_search_app.command("list")
 def rank_search_list() -> None:
     """Registered rank searches (built-in, entry points of group e2gan_bench.rank_search), with their parameters."""
+    from e2gan_bench.methods.e2gan.rank_search import RANK_SEARCHES
     from e2gan_bench.plugins import params_model
-    from e2gan_bench.training.rank_search import RANK_SEARCHES
 
     t = Table(title="rank searches")
     for c in ("name", "parameters (lora.search_params)", "what it does"):

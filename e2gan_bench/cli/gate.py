@@ -56,8 +56,8 @@ def gate(
     catalog = open_catalog(concepts_dir, methods_dir)
     if rank_search is not None:
         from e2gan_bench.harness.spec import rank_search_name
+        from e2gan_bench.methods.e2gan.rank_search import RANK_SEARCHES
         from e2gan_bench.registry import trust
-        from e2gan_bench.training.rank_search import RANK_SEARCHES
 
         trust(rank_search)  # typed on the command line: the user's own choice of code
         RANK_SEARCHES.get(rank_search, field="--rank-search")

@@ -21,7 +21,7 @@ def tune(
     out: Annotated[Path, typer.Option(help="Results folder (resumable).")] = Path("runs"),
     dest: Annotated[Path, typer.Option(help="Folder for tuning.md and trials.csv.")] = Path("reports/tuning"),
     write_methods: Annotated[Optional[Path], typer.Option(
-        help="Write each method's chosen values into its YAML file in this folder (e.g. methods/).")] = None,
+        help="Write each method's chosen values into its YAML file in this folder or below (e.g. baselines/).")] = None,
     concepts_dir: ConceptDirs = None,
     methods_dir: MethodDirs = None,
     executor: ExecutorOpt = None,
@@ -66,14 +66,21 @@ def tune(
 
     atomic_write_text(dest / "trials.csv", rows.to_csv(index=False))
     atomic_write_text(dest / "tuning.md", markdown(rows, sc, best, suite=s.name, n=trials, provenance=prov))
+    files: dict[str, Path] = {}
+    if write_methods is not None:  # every method's file found before any is written (a method is a folder)
+        for method, t in best.items():
+            name = catalog.method(method).name
+            found = sorted(write_methods.rglob(f"{name}.yaml"))
+            if t.config and not found:
+                raise UserError("method file not found", field="--write-methods",
+                                value=str(write_methods / "**" / f"{name}.yaml"))
+            if t.config:
+                files[method] = found[0]
     for method, t in best.items():
         console.print(f"{method}: trial {t.index} — " + ", ".join(f"{k} = {v}" for k, v in t.config.items()))
-        if write_methods is not None and t.config:
-            f = write_methods / f"{catalog.method(method).name}.yaml"
-            if not f.is_file():
-                raise UserError("method file not found", field="--write-methods", value=str(f))
-            write_method_file(f, t.config, f"tuned by `e2gan-bench tune --suite {s.name} --trials {trials}` "
-                                           f"(reports/tuning, trial {t.index}, commit {commit})")
+        if method in files:
+            write_method_file(files[method], t.config, f"tuned by `e2gan-bench tune --suite {s.name} --trials {trials}` "
+                                                       f"(reports/tuning, trial {t.index}, commit {commit})")
     console.print(f"tuning: {dest / 'tuning.md'}, {dest / 'trials.csv'}")
     if counts.failed:
         raise typer.Exit(1)

@@ -138,7 +138,7 @@ class Method(_Strict):
     description: str = ""
     arch: str = "e2gan"
     init: Literal["scratch", "base", "none"] = "scratch"
-    # a trainable-set plugin (training/trainables.py): all | lora-crucial | lora-all | none | package.module:attr
+    # a trainable-set plugin (methods/contract.py): all | lora-crucial | lora-all | none | package.module:attr
     trainable: str = Field("all", min_length=1, max_length=200)
     groups: tuple[str, ...] | None = None  # train only these layer groups (LoRA or full); None -> by ``trainable``
     base: dict[str, Any] | None = None  # overrides of the suite's base spec for this method (base ablations)

@@ -18,13 +18,13 @@ from e2gan_bench.data.dataset import build_dataset
 from e2gan_bench.faults import fault_point
 from e2gan_bench.harness.spec import RunSpec
 from e2gan_bench.harness.store import TRAINING, ResultsStore
+from e2gan_bench.methods.artifacts import load_generator, training_summary
+from e2gan_bench.methods.run import run_method
 from e2gan_bench.metrics.evaluate import EvaluationPlan, evaluate, sample_grid
 from e2gan_bench.metrics.provenance import environment
 from e2gan_bench.models.text import CachedPromptEncoder
 from e2gan_bench.record import RunRecord
-from e2gan_bench.training.artifacts import load_generator, training_summary
 from e2gan_bench.training.base import BaseCheckpoint
-from e2gan_bench.training.methods import run_method
 from e2gan_bench.training.targets import final_value, reference_target
 
 

@@ -28,10 +28,10 @@ from e2gan_bench.data.dataset import PairedDataset, build_dataset
 from e2gan_bench.errors import CheckpointError, UserError
 from e2gan_bench.harness.spec import RunSpec
 from e2gan_bench.harness.store import ResultsStore
+from e2gan_bench.methods.artifacts import load_generator
 from e2gan_bench.metrics.provenance import environment
 from e2gan_bench.models.tensors import generate
 from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
-from e2gan_bench.training.artifacts import load_generator
 from e2gan_bench.training.base import BaseCheckpoint, load_base
 
 MANIFEST = "manifest.json"
@@ -127,7 +127,7 @@ def export_outputs(specs: list[RunSpec], store: ResultsStore, cache_dir: Path, d
             "format": FORMAT, "suite": suite,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "exported_by": environment(),
-            "how": "student outputs regenerated from each run's stored artifact (training/artifacts.load_generator, "
+            "how": "student outputs regenerated from each run's stored artifact (methods/artifacts.load_generator, "
                    "models/tensors.generate) on the test split; teacher = the dataset's test targets; file names "
                    "are the same in every folder of a concept and seed (each seed has its own test split)",
             "concepts": concepts, "runs": runs, "skipped": skipped,

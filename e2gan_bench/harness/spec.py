@@ -41,16 +41,16 @@ from e2gan_bench.data.dataset import DataSettings, dataset_key
 from e2gan_bench.devices import resolve_device
 from e2gan_bench.errors import ConfigError
 from e2gan_bench.keys import code_version, content_key
+from e2gan_bench.methods.contract import TRAINABLES
+from e2gan_bench.methods.e2gan.rank_search import RANK_SEARCHES
 from e2gan_bench.metrics.evaluate import metrics_for
 from e2gan_bench.models.generators import ARCHS, generator_sizes
 from e2gan_bench.models.text import CachedPromptEncoder, default_encoder
 from e2gan_bench.plugins import parse_params
 from e2gan_bench.resources import Catalog
 from e2gan_bench.training.base import BasePlan, select_base_concepts
-from e2gan_bench.training.rank_search import RANK_SEARCHES
 from e2gan_bench.training.selection import DATA_SELECTORS
 from e2gan_bench.training.targets import check_fixed, fixed_values
-from e2gan_bench.training.trainables import TRAINABLES
 from e2gan_bench.yamlio import deep_merge, validate
 
 #: default model sizes when a suite does not set them (CPU-sized)
@@ -62,7 +62,7 @@ DEFAULT_MODEL: dict[str, dict[str, Any]] = {
 }
 
 #: The code a trained artifact depends on.
-TRAIN_CODE = ("data", "models", "training")
+TRAIN_CODE = ("data", "models", "training", "methods")
 
 
 @dataclass(frozen=True)

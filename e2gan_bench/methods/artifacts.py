@@ -20,9 +20,9 @@ import torch
 
 from e2gan_bench.config import Method
 from e2gan_bench.errors import CheckpointError
+from e2gan_bench.methods.contract import trainable
 from e2gan_bench.metrics.cost import CUDA_PEAK_LABEL
 from e2gan_bench.models.generators import Generator, build_generator
-from e2gan_bench.training.trainables import trainable
 
 TRAINING = "training.json"
 
@@ -35,7 +35,7 @@ def save_weights(method: Method, G: Generator, out_dir: Path) -> tuple[int, list
 
 
 def training_summary(outcome: Any) -> dict[str, Any]:
-    """The measurements of one training (a :class:`~e2gan_bench.training.methods.MethodOutcome`), as stored in
+    """The measurements of one training (a :class:`~e2gan_bench.methods.run.MethodOutcome`), as stored in
     ``training.json``. Training-stage metrics (``train_seconds``, …) are computed from these numbers."""
     res = outcome.train
     return {

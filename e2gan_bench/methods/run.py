@@ -15,12 +15,12 @@ import torch
 from e2gan_bench.config import CurveSpec, Method
 from e2gan_bench.data.dataset import PairedDataset
 from e2gan_bench.errors import ConfigError
+from e2gan_bench.methods.artifacts import save_weights
+from e2gan_bench.methods.contract import PrepareContext, trainable
 from e2gan_bench.models.generators import Generator, build_generator, count_params
 from e2gan_bench.models.tensors import to_tensor
 from e2gan_bench.models.text import PromptEmbedding
-from e2gan_bench.training.artifacts import save_weights
 from e2gan_bench.training.selection import select
-from e2gan_bench.training.trainables import PrepareContext, trainable
 from e2gan_bench.training.trainer import TrainData, TrainResult, train_gan
 from e2gan_bench.training.validation import Validator, checkpoint_steps
 

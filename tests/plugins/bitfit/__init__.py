@@ -1,6 +1,8 @@
-"""A trainable-set plugin outside the package: only the biases train (a "BitFit"-style baseline, Ben Zaken et al.,
-ACL 2022), and a concept keeps only them. The whole method is this file plus a preset naming it
-(``trainable: plugins.my_trainable:BiasOnly``); nothing in e2gan_bench knows about it."""
+"""A method outside the package, in one folder: only the biases train (a "BitFit"-style baseline, Ben Zaken et al.,
+ACL 2022), and a concept keeps only them. The folder holds this trainable-set plugin, the preset naming it
+(``bitfit.yaml``: ``trainable: plugins.bitfit:BiasOnly``) and its card (``README.md``); nothing in e2gan_bench
+knows about it. ``--methods-dir tests/plugins/bitfit`` adds it (with the folder's parent on the import path and
+``E2GAN_BENCH_ALLOW_CODE=1``: a method file that names code is code)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from e2gan_bench.config import Method
+from e2gan_bench.methods.contract import PrepareContext, Prepared, Trainable
 from e2gan_bench.models.generators import Generator
-from e2gan_bench.training.trainables import PrepareContext, Prepared, Trainable
 
 BIASES = "biases.safetensors"
 

@@ -16,11 +16,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from e2gan_bench.config import Method
 from e2gan_bench.errors import ConfigError
+from e2gan_bench.methods.contract import TRAINABLES, PrepareContext, Prepared, Trainable
+from e2gan_bench.methods.e2gan.rank_search import RANK_SEARCHES, RankSearchContext, check_pattern
 from e2gan_bench.models.generators import CRUCIAL_GROUPS, Generator
 from e2gan_bench.models.lora import add_lora, full_ranks, load_adapter, lora_param_count, lora_targets, save_adapter
 from e2gan_bench.plugins import parse_params
-from e2gan_bench.training.rank_search import RANK_SEARCHES, RankSearchContext, check_pattern
-from e2gan_bench.training.trainables import TRAINABLES, PrepareContext, Prepared, Trainable
 from e2gan_bench.training.trainer import TrainData, train_gan
 
 ADAPTER = "adapter.safetensors"
