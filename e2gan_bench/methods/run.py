@@ -1,5 +1,5 @@
 """Execute one method on one concept: build the generator (scratch or base), select the data, let the method's
-trainable set choose what trains (:mod:`.trainables`: all weights, E2GAN's LoRA with its rank search, nothing, or
+trainable set choose what trains (:mod:`.contract`: all weights, E2GAN's LoRA with its rank search, nothing, or
 a plugin's), train, and save what the concept must store."""
 
 from __future__ import annotations
