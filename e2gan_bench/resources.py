@@ -41,12 +41,14 @@ def builtin_method_dirs() -> list[Path]:
 
 
 def _yaml_files(dirs: list[Path], recursive: tuple[Path, ...] = ()) -> dict[str, Path]:
-    """``name -> file`` of the YAML files in ``dirs`` (and in the subfolders of those listed in ``recursive``)."""
+    """``name -> file`` of the YAML files in ``dirs`` (and in the subfolders of those listed in ``recursive``; hidden
+    files and folders — ``.venv``, ``.git`` — are skipped)."""
     found: dict[str, Path] = {}
     for d in dirs:
         if not d.is_dir():
             raise ConfigError("folder not found", value=str(d))
-        for f in sorted(d.rglob("*.yaml") if d in recursive else d.glob("*.yaml")):
+        files = d.rglob("*.yaml") if d in recursive else d.glob("*.yaml")
+        for f in sorted(f for f in files if not any(part.startswith(".") for part in f.relative_to(d).parts)):
             if f.stem in found and found[f.stem].resolve() != f.resolve():
                 raise ConfigError(f"duplicate name, also defined in {found[f.stem]}", file=str(f), field="name",
                                   value=f.stem)

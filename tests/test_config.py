@@ -138,3 +138,20 @@ def test_every_builtin_method_is_one_folder():
     assert cat.method_files["e2gan"].resolve().parent == (Path(e2gan_bench.__file__).parent / "methods" / "e2gan").resolve()
     for name in ("full-finetune", "scratch", "pix2pix", "identity"):
         assert cat.method_files[name].resolve().parent.parent == builtin_dir("baselines").resolve()
+
+
+def test_a_methods_dir_is_searched_recursively_skipping_hidden_folders(tmp_path):
+    """--methods-dir adds method folders at any depth (a method is a folder); hidden folders (.venv, .git) are not
+    searched, and one name in two folders is one line naming both files."""
+    (tmp_path / "mine" / "fast").mkdir(parents=True)
+    (tmp_path / "mine" / "fast" / "fast.yaml").write_text("name: fast\ntrainable: all\nbudget: {steps: 2}\n")
+    (tmp_path / ".venv" / "lib").mkdir(parents=True)
+    (tmp_path / ".venv" / "lib" / "junk.yaml").write_text(": not yaml :\n")
+    cat = Catalog(method_dirs=[tmp_path])
+    assert "fast" in cat.method_names() and "junk" not in cat.method_names()
+    assert cat.method("fast").budget.steps == 2
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "fast.yaml").write_text("name: fast\n")
+    with pytest.raises(ConfigError, match="duplicate name") as e:
+        Catalog(method_dirs=[tmp_path])
+    assert e.value.value == "fast"
