@@ -7,6 +7,7 @@ preset ``<name>.yaml`` and its card. Method folders are searched recursively, bu
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,8 +22,6 @@ from e2gan_bench.config import (
     load_targets,
 )
 from e2gan_bench.errors import ConfigError
-
-KINDS = ("concepts", "baselines", "suites", "targets")
 
 #: Folder of each kind in a checkout; a wheel installs them as ``_resources/<kind>``.
 CHECKOUT_FOLDERS = {"concepts": "concepts", "baselines": "baselines", "suites": "suites", "targets": "targets"}
@@ -40,6 +39,15 @@ def builtin_method_dirs() -> list[Path]:
     return [Path(__file__).resolve().parent / "methods", builtin_dir("baselines")]
 
 
+def _walk_yaml(root: Path) -> list[Path]:
+    """The YAML files below ``root``, never entering a hidden folder (``.venv``, ``.git``: pruned, not walked)."""
+    out: list[Path] = []
+    for here, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out += [Path(here) / f for f in files if f.endswith(".yaml") and not f.startswith(".")]
+    return out
+
+
 def _yaml_files(dirs: list[Path], recursive: tuple[Path, ...] = ()) -> dict[str, Path]:
     """``name -> file`` of the YAML files in ``dirs`` (and in the subfolders of those listed in ``recursive``; hidden
     files and folders — ``.venv``, ``.git`` — are skipped)."""
@@ -47,8 +55,7 @@ def _yaml_files(dirs: list[Path], recursive: tuple[Path, ...] = ()) -> dict[str,
     for d in dirs:
         if not d.is_dir():
             raise ConfigError("folder not found", value=str(d))
-        files = d.rglob("*.yaml") if d in recursive else d.glob("*.yaml")
-        for f in sorted(f for f in files if not any(part.startswith(".") for part in f.relative_to(d).parts)):
+        for f in sorted(_walk_yaml(d) if d in recursive else d.glob("*.yaml")):
             if f.stem in found and found[f.stem].resolve() != f.resolve():
                 raise ConfigError(f"duplicate name, also defined in {found[f.stem]}", file=str(f), field="name",
                                   value=f.stem)

@@ -66,16 +66,16 @@ def tune(
 
     atomic_write_text(dest / "trials.csv", rows.to_csv(index=False))
     atomic_write_text(dest / "tuning.md", markdown(rows, sc, best, suite=s.name, n=trials, provenance=prov))
-    files: dict[str, Path] = {}
-    if write_methods is not None:  # every method's file found before any is written (a method is a folder)
-        for method, t in best.items():
-            name = catalog.method(method).name
-            found = sorted(write_methods.rglob(f"{name}.yaml"))
-            if t.config and not found:
-                raise UserError("method file not found", field="--write-methods",
-                                value=str(write_methods / "**" / f"{name}.yaml"))
-            if t.config:
-                files[method] = found[0]
+    files: dict[str, Path] = {}  # every method's file found before any is written (a method is a folder)
+    for method, t in best.items():
+        if write_methods is None or not t.config:
+            continue
+        name = catalog.method(method).name
+        found = sorted(write_methods.rglob(f"{name}.yaml"))
+        if not found:
+            raise UserError("method file not found", field="--write-methods",
+                            value=str(write_methods / "**" / f"{name}.yaml"))
+        files[method] = found[0]
     for method, t in best.items():
         console.print(f"{method}: trial {t.index} — " + ", ".join(f"{k} = {v}" for k, v in t.config.items()))
         if method in files:
